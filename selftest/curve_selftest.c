@@ -24,6 +24,8 @@ typedef struct {
 static test_item_t
 all_tests [] = {
     { "curve_codec", curve_codec_test },
+#if !defined (CURVE_CODEC_ONLY)
+#endif
     { NULL, NULL }                  //  Sentinel
 };
 
