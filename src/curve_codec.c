@@ -23,7 +23,9 @@
 */
 
 //  This file uses libc and libsodium only, in every build
-#define CURVE_CODEC_ONLY
+#ifndef CURVE_CODEC_ONLY
+#   define CURVE_CODEC_ONLY
+#endif
 #include "curve_classes.h"
 
 #include <sodium.h>
@@ -119,6 +121,7 @@ struct _curve_codec_t {
     uint8_t cookie_key [CURVE_KEY_BYTES];       //  Server: cookie key K
     uint8_t cookie [COOKIE_BYTES];  //  Client: cookie to echo in INITIATE
     uint8_t session_key [CURVE_KEY_BYTES];      //  Precomputed box key
+    uint8_t hello_key [CURVE_KEY_BYTES];        //  Client: box key C'/S
     uint64_t send_nonce;            //  Next short nonce we send
     uint64_t recv_nonce;            //  Last short nonce accepted from peer
     const char *send_prefix;        //  Our MESSAGE nonce prefix
@@ -275,6 +278,7 @@ s_wipe_secrets (curve_codec_t *self)
     sodium_memzero (self->transient_secret, sizeof self->transient_secret);
     sodium_memzero (self->cookie_key, sizeof self->cookie_key);
     sodium_memzero (self->session_key, sizeof self->session_key);
+    sodium_memzero (self->hello_key, sizeof self->hello_key);
     sodium_memzero (self->cookie, sizeof self->cookie);
 }
 
@@ -459,9 +463,12 @@ s_produce_hello (curve_codec_t *self)
     uint8_t nonce [NONCE_BYTES];
     s_short_nonce (nonce, PREFIX_HELLO, self->send_nonce);
     uint8_t zeros [HELLO_SIG_BYTES] = { 0 };
-    //  Fails if the server key is a low order point
-    if (crypto_box_easy (out + 120, zeros, sizeof zeros, nonce,
-                         self->peer_key, self->transient_secret))
+    //  The same C'/S key opens WELCOME, so compute it once. Fails if the
+    //  server key is a low order point.
+    if (crypto_box_beforenm (self->hello_key, self->peer_key,
+                             self->transient_secret)
+    ||  crypto_box_easy_afternm (out + 120, zeros, sizeof zeros, nonce,
+                                 self->hello_key))
         return -1;
     self->send_nonce++;
     self->out_size = CURVE_HELLO_BYTES;
@@ -655,8 +662,11 @@ s_process_welcome (curve_codec_t *self, const uint8_t *data, size_t size)
     uint8_t nonce [NONCE_BYTES];
     s_long_nonce (nonce, PREFIX_WELCOME, data + 8);
     uint8_t plain [WELCOME_PLAIN];
-    if (crypto_box_open_easy (plain, data + 24, WELCOME_PLAIN + MAC_BYTES,
-                              nonce, self->peer_key, self->transient_secret))
+    int rc = crypto_box_open_easy_afternm (plain, data + 24,
+                                           WELCOME_PLAIN + MAC_BYTES, nonce,
+                                           self->hello_key);
+    sodium_memzero (self->hello_key, sizeof self->hello_key);
+    if (rc)
         return s_fail (self, CURVE_ERR_BOX,
                        "WELCOME box did not open (wrong server key?)");
     memcpy (self->peer_transient, plain, CURVE_KEY_BYTES);
@@ -667,7 +677,7 @@ s_process_welcome (curve_codec_t *self, const uint8_t *data, size_t size)
                        "server transient key is not canonical");
 
     //  From here on all boxes between C' and S' use this precomputed key
-    int rc = crypto_box_beforenm (self->session_key, self->peer_transient,
+    rc = crypto_box_beforenm (self->session_key, self->peer_transient,
                                   self->transient_secret);
     sodium_memzero (self->transient_secret, sizeof self->transient_secret);
     if (rc)
@@ -761,6 +771,11 @@ s_process_ready (curve_codec_t *self, const uint8_t *data, size_t size)
 //  Server: HELLO -> WELCOME
 
 static int
+    s_process_hello_reply (curve_codec_t *self,
+                           const uint8_t *client_transient,
+                           const uint8_t *key);
+
+static int
 s_process_hello (curve_codec_t *self, const uint8_t *data, size_t size)
 {
     if (size != CURVE_HELLO_BYTES)
@@ -792,18 +807,33 @@ s_process_hello (curve_codec_t *self, const uint8_t *data, size_t size)
                        "client transient key is not usable");
     }
     uint8_t signature [HELLO_SIG_BYTES];
+    //  The same C'/S key seals WELCOME below; it is wiped on every path
     int rc = crypto_box_open_easy_afternm (signature, data + 120,
                                            HELLO_SIG_BYTES + MAC_BYTES,
                                            nonce, key);
-    sodium_memzero (key, sizeof key);
     if (rc)
-        return s_fail (self, CURVE_ERR_BOX,
-                       "HELLO signature did not open (wrong server key?)");
+        s_fail (self, CURVE_ERR_BOX,
+                "HELLO signature did not open (wrong server key?)");
+    else
     if (!sodium_is_zero (signature, sizeof signature))
-        return s_fail (self, CURVE_ERR_MALFORMED,
-                       "HELLO signature is not 64 zero octets");
+        rc = s_fail (self, CURVE_ERR_MALFORMED,
+                     "HELLO signature is not 64 zero octets");
+    else {
+        self->recv_nonce = counter;
+        rc = s_process_hello_reply (self, client_transient, key);
+    }
+    sodium_memzero (key, sizeof key);
+    return rc;
+}
+
+//  Server: build WELCOME for a verified HELLO, with the C'/S box key
+static int
+s_process_hello_reply (curve_codec_t *self, const uint8_t *client_transient,
+                       const uint8_t *key)
+{
+    int rc;
+    uint8_t nonce [NONCE_BYTES];
     memcpy (self->peer_transient, client_transient, CURVE_KEY_BYTES);
-    self->recv_nonce = counter;
 
     //  A fresh transient key pair S'/s' and cookie key K for this WELCOME
     uint8_t server_public [CURVE_KEY_BYTES];
@@ -839,8 +869,7 @@ s_process_hello (curve_codec_t *self, const uint8_t *data, size_t size)
     memcpy (out, NAME_WELCOME, 8);
     s_random (out + 8, LONG_NONCE_BYTES);
     s_long_nonce (nonce, PREFIX_WELCOME, out + 8);
-    rc = crypto_box_easy (out + 24, plain, sizeof plain, nonce,
-                          client_transient, self->secret_key);
+    rc = crypto_box_easy_afternm (out + 24, plain, sizeof plain, nonce, key);
     sodium_memzero (plain, sizeof plain);
     if (rc)
         return s_fail (self, CURVE_ERR_INTERNAL, "cannot box WELCOME");
