@@ -20,6 +20,7 @@
 //  before including this header.
 #if !defined (CURVE_CODEC_ONLY)
 #   include <czmq.h>
+#   include "curve_session.h"
 #endif
 
 //  Internal hooks for the self tests and fuzzers only. They are not exported

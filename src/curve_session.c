@@ -1,0 +1,1196 @@
+/*  =========================================================================
+    curve_session - one end-to-end session: codec, queues, timers (internal)
+
+    Copyright (c) the curve contributors.
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+
+/*
+@header
+    The one piece of code that runs a CurveZMQ session over a message
+    transport, used by curve_client, curve_server and curve_peer. The wire
+    format it speaks is in RFC/framing.md.
+@discuss
+    Sans I/O like the codec, but at the level of messages: frames in,
+    frames out through callbacks, and the current time passed to every
+    call, so the self test can drive timeouts without sleeping.
+
+    Reliability: every application message travels as one MESSAGE (all its
+    frames inside one box, so a broker cannot drop or reorder part of it).
+    The receiver acknowledges with ACK (the highest short nonce it has
+    processed) every ack_every messages and on each tick; the sender keeps
+    each message until it is acknowledged. When a client learns that its
+    server lost the session (RESET, echoing the first MESSAGE it could not
+    place) it re-handshakes and sends again exactly the messages from that
+    one on; messages whose fate it cannot know are reported as LOST, never
+    silently dropped and never sent twice.
+@end
+*/
+
+#include "curve_classes.h"
+#include "curve_session.h"
+
+#include <sodium.h>
+
+//  Control messages: MESSAGE payloads with the COMMAND flag
+#define CONTROL_PING    0x01        //  Are you there? Answer with ACK
+#define CONTROL_ACK     0x02        //  + 8 octets: highest nonce processed
+
+//  RESET: server to client, for a MESSAGE that belongs to no session
+#define RESET_NAME      "\x05RESET"
+#define RESET_BYTES     (6 + 8 + 16)
+
+//  Where the short nonce and MAC sit in a MESSAGE
+#define MESSAGE_NONCE_AT 8
+#define MESSAGE_MAC_AT   16
+#define MAC_BYTES        16
+
+//  A message sent and not yet acknowledged
+typedef struct {
+    uint64_t nonce;                 //  Short nonce of its MESSAGE
+    uint8_t mac [MAC_BYTES];        //  Its MAC, to recognise a RESET
+    zmsg_t *msg;                    //  The plaintext, until acknowledged
+} sent_t;
+
+//  Structure of our class
+
+struct _curve_session_t {
+    bool is_server;                 //  Role
+    curve_session_phase_t phase;    //  Where we are
+    curve_codec_t *codec;           //  The current CurveZMQ codec
+    curve_session_config_t config;  //  Settings
+    curve_session_io_t io;          //  Owner's callbacks
+    void *arg;                      //  Their argument
+    uint8_t public_key [CURVE_KEY_BYTES];   //  Our permanent key pair
+    uint8_t secret_key [CURVE_KEY_BYTES];
+    uint8_t server_key [CURVE_KEY_BYTES];   //  Client: server's key
+    zhashx_t *metadata;             //  Our metadata (borrowed)
+    zhashx_t *properties;           //  Server: local peer properties
+    bool connected_once;            //  Client: was READY before
+    int64_t deadline;               //  Handshake deadline or retry time
+    int64_t last_input;             //  Last frame accepted from peer
+    int64_t last_output;            //  Last frame sent to peer
+    zlist_t *pending;               //  Messages waiting to be encrypted
+    sent_t *sent;                   //  Ring of unacknowledged messages
+    size_t sent_head;               //  Oldest entry
+    size_t sent_count;              //  Entries in use
+    size_t sent_alloc;              //  Ring size
+    size_t recv_unacked;            //  Messages received since last ACK
+    uint64_t recv_nonce;            //  Highest nonce received
+};
+
+
+//  --------------------------------------------------------------------------
+//  Defaults
+
+void
+curve_session_config_default (curve_session_config_t *config)
+{
+    assert (config);
+    config->handshake_timeout = 5000;
+    config->heartbeat_interval = 1000;
+    config->heartbeat_timeout = 3000;
+    config->queue_limit = 10000;
+    config->window = 4096;
+    config->ack_every = 128;
+    config->metadata_max = CURVE_METADATA_MAX_DEFAULT;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static void
+s_put_uint64 (uint8_t *dest, uint64_t value)
+{
+    for (int index = 7; index >= 0; index--) {
+        dest [index] = (uint8_t) value;
+        value >>= 8;
+    }
+}
+
+static uint64_t
+s_get_uint64 (const uint8_t *source)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < 8; index++)
+        value = (value << 8) | source [index];
+    return value;
+}
+
+static void
+s_event (curve_session_t *self, const char *event, const char *format, ...)
+{
+    if (!self->io.event)
+        return;
+    char detail [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (detail, sizeof detail, format, args);
+    va_end (args);
+    self->io.event (self->arg, event, detail);
+}
+
+static void
+s_send_frame (curve_session_t *self, zframe_t **frame_p, int64_t now)
+{
+    self->last_output = now;
+    self->io.send (self->arg, frame_p);
+    zframe_destroy (frame_p);       //  In case the owner did not take it
+}
+
+//  Send the codec's pending handshake command, if any
+static void
+s_flush_command (curve_session_t *self, int64_t now)
+{
+    size_t size;
+    const uint8_t *data = curve_codec_send_buf (self->codec, &size);
+    if (data) {
+        zframe_t *frame = zframe_new (data, size);
+        curve_codec_send_ack (self->codec);
+        s_send_frame (self, &frame, now);
+    }
+}
+
+//  Encrypt a control message and send it
+static void
+s_send_control (curve_session_t *self, const uint8_t *body, size_t size,
+                int64_t now)
+{
+    size_t wire_size = curve_codec_message_size (size);
+    zframe_t *frame = zframe_new (NULL, wire_size);
+    if (!frame)
+        return;
+    if (curve_codec_encode (self->codec, body, size, CURVE_FLAG_COMMAND,
+                            zframe_data (frame), wire_size) == 0)
+        s_send_frame (self, &frame, now);
+    zframe_destroy (&frame);
+}
+
+static void
+s_send_ack (curve_session_t *self, int64_t now)
+{
+    uint8_t body [9] = { CONTROL_ACK };
+    s_put_uint64 (body + 1, self->recv_nonce);
+    self->recv_unacked = 0;
+    s_send_control (self, body, sizeof body, now);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The ring of sent, unacknowledged messages
+
+static sent_t *
+s_sent_at (curve_session_t *self, size_t index)
+{
+    return &self->sent [(self->sent_head + index) % self->sent_alloc];
+}
+
+static int
+s_sent_push (curve_session_t *self, uint64_t nonce, const uint8_t *mac,
+             zmsg_t *msg)
+{
+    if (self->sent_count == self->sent_alloc) {
+        size_t alloc = self->sent_alloc? self->sent_alloc * 2: 16;
+        sent_t *sent = (sent_t *) malloc (alloc * sizeof (sent_t));
+        if (!sent)
+            return -1;
+        for (size_t index = 0; index < self->sent_count; index++)
+            sent [index] = *s_sent_at (self, index);
+        free (self->sent);
+        self->sent = sent;
+        self->sent_alloc = alloc;
+        self->sent_head = 0;
+    }
+    sent_t *entry = s_sent_at (self, self->sent_count++);
+    entry->nonce = nonce;
+    memcpy (entry->mac, mac, MAC_BYTES);
+    entry->msg = msg;
+    return 0;
+}
+
+//  Drop the first count entries, destroying their messages
+static void
+s_sent_drop (curve_session_t *self, size_t count)
+{
+    for (size_t index = 0; index < count; index++)
+        zmsg_destroy (&s_sent_at (self, index)->msg);
+    self->sent_head = self->sent_alloc?
+        (self->sent_head + count) % self->sent_alloc: 0;
+    self->sent_count -= count;
+}
+
+//  Report messages whose delivery cannot be known, and forget them
+static void
+s_lose_sent (curve_session_t *self, size_t count, const char *why)
+{
+    if (count == 0)
+        return;
+    s_event (self, "LOST", "%zu message%s sent before %s may not have "
+             "arrived", count, count == 1? "": "s", why);
+    s_sent_drop (self, count);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Application messages: all frames in one MESSAGE, each as a 4-octet
+//  size and its data (RFC/framing.md).
+
+static int
+s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
+{
+    size_t total = 0;
+    for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
+        if (zframe_size (part) > UINT32_MAX)
+            return -1;
+        total += 4 + zframe_size (part);
+    }
+    size_t wire_size = curve_codec_message_size (total);
+    zframe_t *frame = zframe_new (NULL, wire_size);
+    if (!frame)
+        return -1;
+    uint8_t *wire = zframe_data (frame);
+    uint8_t *pos = wire + CURVE_MESSAGE_PAYLOAD_OFFSET;
+    for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
+        size_t size = zframe_size (part);
+        pos [0] = (uint8_t) (size >> 24);
+        pos [1] = (uint8_t) (size >> 16);
+        pos [2] = (uint8_t) (size >> 8);
+        pos [3] = (uint8_t) size;
+        if (size)
+            memcpy (pos + 4, zframe_data (part), size);
+        pos += 4 + size;
+    }
+    //  Encrypted in place: the payload already sits at its offset
+    if (curve_codec_encode (self->codec, wire + CURVE_MESSAGE_PAYLOAD_OFFSET,
+                            total, 0, wire, wire_size)
+    ||  s_sent_push (self, s_get_uint64 (wire + MESSAGE_NONCE_AT),
+                     wire + MESSAGE_MAC_AT, msg)) {
+        zframe_destroy (&frame);
+        return -1;
+    }
+    s_send_frame (self, &frame, now);
+    return 0;
+}
+
+//  Encrypt waiting messages while the window allows
+static void
+s_flush_pending (curve_session_t *self, int64_t now)
+{
+    while (self->phase == CURVE_SESSION_READY
+       &&  self->sent_count < self->config.window
+       &&  zlist_size (self->pending)) {
+        zmsg_t *msg = (zmsg_t *) zlist_pop (self->pending);
+        if (s_encode_send (self, msg, now)) {
+            s_event (self, "LOST", "a message could not be encrypted (%s)",
+                     curve_codec_reason (self->codec));
+            zmsg_destroy (&msg);
+        }
+    }
+}
+
+//  Split a decrypted payload into frames; NULL if the sizes do not add up
+static zmsg_t *
+s_decode_frames (const uint8_t *data, size_t size)
+{
+    zmsg_t *msg = zmsg_new ();
+    size_t pos = 0;
+    while (msg && pos < size) {
+        if (size - pos < 4) {
+            zmsg_destroy (&msg);
+            break;
+        }
+        size_t part = ((size_t) data [pos] << 24) | ((size_t) data [pos + 1] << 16)
+                    | ((size_t) data [pos + 2] << 8) | (size_t) data [pos + 3];
+        pos += 4;
+        if (part > size - pos) {
+            zmsg_destroy (&msg);
+            break;
+        }
+        zmsg_addmem (msg, data + pos, part);
+        pos += part;
+    }
+    if (msg && zmsg_size (msg) == 0)
+        zmsg_destroy (&msg);        //  A message has at least one frame
+    return msg;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Constructors and destructor
+
+static curve_session_t *
+s_new (const uint8_t *public_key, const uint8_t *secret_key,
+       zhashx_t *metadata, const curve_session_config_t *config,
+       const curve_session_io_t *io, void *arg, int64_t now)
+{
+    assert (public_key && secret_key && io && io->send && io->deliver);
+    curve_session_t *self = (curve_session_t *) zmalloc (sizeof *self);
+    assert (self);
+    memcpy (self->public_key, public_key, CURVE_KEY_BYTES);
+    memcpy (self->secret_key, secret_key, CURVE_KEY_BYTES);
+    self->metadata = metadata;
+    if (config)
+        self->config = *config;
+    else
+        curve_session_config_default (&self->config);
+    if (self->config.window == 0)
+        self->config.window = 1;
+    self->io = *io;
+    self->arg = arg;
+    self->pending = zlist_new ();
+    self->last_input = now;
+    self->last_output = now;
+    self->deadline = now + self->config.handshake_timeout;
+    return self;
+}
+
+//  Set our metadata on a fresh codec
+static int
+s_apply_metadata (curve_session_t *self)
+{
+    curve_codec_set_metadata_max (self->codec, self->config.metadata_max);
+    if (!self->metadata)
+        return 0;
+    for (const char *value = (const char *) zhashx_first (self->metadata);
+         value; value = (const char *) zhashx_next (self->metadata)) {
+        const char *name = (const char *) zhashx_cursor (self->metadata);
+        if (curve_codec_set_metadata (self->codec, name, value,
+                                      strlen (value)))
+            return -1;
+    }
+    return 0;
+}
+
+//  Client: start a (new) handshake
+static int
+s_client_start (curve_session_t *self, int64_t now)
+{
+    curve_codec_destroy (&self->codec);
+    self->codec = curve_codec_new_client (self->public_key, self->secret_key,
+                                          self->server_key);
+    if (!self->codec || s_apply_metadata (self)) {
+        self->phase = CURVE_SESSION_FAILED;
+        s_event (self, "HANDSHAKE-FAILED", "cannot start a handshake: %s",
+                 self->codec? curve_codec_reason (self->codec):
+                 "server key unusable or out of memory");
+        return -1;
+    }
+    if (self->io.restart)
+        self->io.restart (self->arg);
+    self->phase = CURVE_SESSION_HANDSHAKE;
+    self->deadline = now + self->config.handshake_timeout;
+    self->recv_unacked = 0;
+    self->recv_nonce = 0;
+    s_flush_command (self, now);
+    return 0;
+}
+
+curve_session_t *
+curve_session_new_client (const uint8_t *public_key, const uint8_t *secret_key,
+                          const uint8_t *server_key, zhashx_t *metadata,
+                          const curve_session_config_t *config,
+                          const curve_session_io_t *io, void *arg,
+                          int64_t now)
+{
+    assert (server_key);
+    curve_session_t *self = s_new (public_key, secret_key, metadata, config,
+                                   io, arg, now);
+    memcpy (self->server_key, server_key, CURVE_KEY_BYTES);
+    if (s_client_start (self, now))
+        curve_session_destroy (&self);
+    return self;
+}
+
+curve_session_t *
+curve_session_new_server (const uint8_t *public_key, const uint8_t *secret_key,
+                          zhashx_t *metadata,
+                          const curve_session_config_t *config,
+                          const curve_session_io_t *io, void *arg,
+                          int64_t now)
+{
+    curve_session_t *self = s_new (public_key, secret_key, metadata, config,
+                                   io, arg, now);
+    self->is_server = true;
+    self->codec = curve_codec_new_server (public_key, secret_key);
+    if (!self->codec || s_apply_metadata (self))
+        curve_session_destroy (&self);
+    return self;
+}
+
+void
+curve_session_destroy (curve_session_t **self_p)
+{
+    assert (self_p);
+    curve_session_t *self = *self_p;
+    if (!self)
+        return;
+    size_t waiting = self->pending? zlist_size (self->pending): 0;
+    if (waiting)
+        s_event (self, "LOST", "%zu message%s never sent: session closed",
+                 waiting, waiting == 1? "": "s");
+    s_lose_sent (self, self->sent_count, "the session closed");
+    if (self->pending) {
+        zmsg_t *msg;
+        while ((msg = (zmsg_t *) zlist_pop (self->pending)))
+            zmsg_destroy (&msg);
+        zlist_destroy (&self->pending);
+    }
+    free (self->sent);
+    zhashx_destroy (&self->properties);
+    curve_codec_destroy (&self->codec);
+    sodium_memzero (self->secret_key, sizeof self->secret_key);
+    free (self);
+    *self_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Events of the handshake
+
+static void
+s_on_ready (curve_session_t *self, int64_t now)
+{
+    self->phase = CURVE_SESSION_READY;
+    self->last_input = now;
+    char key [CURVE_Z85_KEY_BYTES + 1];
+    zmq_z85_encode (key, (uint8_t *) curve_codec_peer_key (self->codec),
+                    CURVE_KEY_BYTES);
+    s_event (self, self->connected_once? "RECONNECTED": "CONNECTED", "%s",
+             key);
+    self->connected_once = true;
+    s_flush_pending (self, now);
+}
+
+//  A handshake command failed in the codec
+static void
+s_on_handshake_failed (curve_session_t *self, size_t input_size, int64_t now)
+{
+    curve_error_t error = curve_codec_error (self->codec);
+    if (self->is_server) {
+        //  Tell a client whose HELLO or INITIATE did not verify why, so a
+        //  wrong server key shows at once instead of as a time-out. Never
+        //  for smaller input: that would amplify garbage.
+        if (input_size >= CURVE_HELLO_BYTES) {
+            zframe_t *frame = curve_session_error_command (
+                curve_codec_reason (self->codec));
+            if (frame)
+                s_send_frame (self, &frame, now);
+        }
+        self->phase = CURVE_SESSION_FAILED;
+        return;
+    }
+    if (error == CURVE_ERR_REJECTED) {
+        //  RFC 26: do not try again with the same credentials
+        self->phase = CURVE_SESSION_FAILED;
+        s_event (self, "REJECTED", "%s", curve_codec_error_text (self->codec));
+        size_t waiting = zlist_size (self->pending);
+        if (waiting) {
+            s_event (self, "LOST", "%zu message%s never sent: rejected by "
+                     "the server", waiting, waiting == 1? "": "s");
+            zmsg_t *msg;
+            while ((msg = (zmsg_t *) zlist_pop (self->pending)))
+                zmsg_destroy (&msg);
+        }
+        return;
+    }
+    //  Retry when the current attempt's deadline passes
+    self->phase = CURVE_SESSION_RETRY;
+    s_event (self, "HANDSHAKE-FAILED", "%s", curve_codec_reason (self->codec));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Client: the server lost our session. Find the first MESSAGE it could not
+//  place; everything from there on was never delivered, so it is sent
+//  again; what came before may or may not have arrived.
+
+static void
+s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
+{
+    uint64_t nonce = s_get_uint64 (data + 6);
+    size_t index;
+    for (index = 0; index < self->sent_count; index++) {
+        sent_t *entry = s_sent_at (self, index);
+        if (entry->nonce == nonce
+        &&  sodium_memcmp (entry->mac, data + 14, MAC_BYTES) == 0)
+            break;
+    }
+    if (index == self->sent_count)
+        return;                     //  Not one of ours now: ignore it
+    s_lose_sent (self, index, "the server lost the session");
+    //  Back to the front of the queue, in order
+    for (size_t back = self->sent_count; back > 0; back--) {
+        sent_t *entry = s_sent_at (self, back - 1);
+        zlist_push (self->pending, entry->msg);
+        entry->msg = NULL;
+    }
+    s_sent_drop (self, self->sent_count);
+    s_event (self, "DISCONNECTED", "the server lost the session");
+    s_client_start (self, now);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Input from the peer
+
+static int
+s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
+{
+    uint8_t *data;
+    size_t size;
+    int flags;
+    if (curve_codec_decode (self->codec, zframe_data (frame),
+                            zframe_size (frame), &data, &size, &flags)) {
+        s_event (self, "REFUSED", "%s", curve_codec_reason (self->codec));
+        return -1;
+    }
+    self->last_input = now;
+    self->recv_nonce = s_get_uint64 (zframe_data (frame) + MESSAGE_NONCE_AT);
+    if (flags & CURVE_FLAG_COMMAND) {
+        if (size == 1 && data [0] == CONTROL_PING)
+            s_send_ack (self, now);
+        else
+        if (size == 9 && data [0] == CONTROL_ACK) {
+            uint64_t acked = s_get_uint64 (data + 1);
+            size_t count = 0;
+            while (count < self->sent_count
+               &&  s_sent_at (self, count)->nonce <= acked)
+                count++;
+            s_sent_drop (self, count);
+            s_flush_pending (self, now);
+        }
+        //  Unknown control messages are ignored, for later extensions
+        return 0;
+    }
+    zmsg_t *msg = s_decode_frames (data, size);
+    if (!msg) {
+        s_event (self, "REFUSED", "message frames do not add up");
+        return -1;
+    }
+    self->io.deliver (self->arg, &msg);
+    zmsg_destroy (&msg);
+    if (++self->recv_unacked >= self->config.ack_every)
+        s_send_ack (self, now);
+    return 0;
+}
+
+int
+curve_session_input (curve_session_t *self, zframe_t *frame, int64_t now)
+{
+    assert (self);
+    assert (frame);
+    const uint8_t *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    //  RESET is not part of CurveZMQ: it matters only to a ready client,
+    //  and must not upset a handshake in progress
+    if (!self->is_server && size == RESET_BYTES
+    &&  memcmp (data, RESET_NAME, 6) == 0) {
+        if (self->phase == CURVE_SESSION_READY)
+            s_on_reset (self, data, now);
+        return 0;
+    }
+    switch (self->phase) {
+        case CURVE_SESSION_READY:
+            return s_input_message (self, frame, now);
+
+        case CURVE_SESSION_HANDSHAKE:
+            if (curve_codec_recv (self->codec, data, size)) {
+                if (curve_codec_state (self->codec) & CURVE_CODEC_FAILED)
+                    s_on_handshake_failed (self, size, now);
+                return -1;
+            }
+            self->last_input = now;
+            s_flush_command (self, now);
+            if (curve_codec_state (self->codec) & CURVE_CODEC_AUTH)
+                self->phase = CURVE_SESSION_AUTH;
+            else
+            if (curve_codec_state (self->codec) & CURVE_CODEC_READY)
+                s_on_ready (self, now);
+            return 0;
+
+        default:
+            //  Waiting for a verdict, a retry, or dead: nothing to do
+            return -1;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Output from the application
+
+bool
+curve_session_writable (curve_session_t *self)
+{
+    assert (self);
+    return self->phase != CURVE_SESSION_FAILED
+        && zlist_size (self->pending) < self->config.queue_limit;
+}
+
+int
+curve_session_send (curve_session_t *self, zmsg_t **msg_p, int64_t now)
+{
+    assert (self);
+    assert (msg_p && *msg_p);
+    if (!curve_session_writable (self))
+        return -1;
+    if (self->phase == CURVE_SESSION_READY
+    &&  self->sent_count < self->config.window
+    &&  zlist_size (self->pending) == 0) {
+        if (s_encode_send (self, *msg_p, now))
+            return -1;
+        *msg_p = NULL;
+        return 0;
+    }
+    zlist_append (self->pending, *msg_p);
+    *msg_p = NULL;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Timers
+
+void
+curve_session_tick (curve_session_t *self, int64_t now)
+{
+    assert (self);
+    switch (self->phase) {
+        case CURVE_SESSION_HANDSHAKE:
+            if (!self->is_server && now >= self->deadline) {
+                s_event (self, "HANDSHAKE-FAILED", "no answer from the "
+                         "server within %d ms (is it running, behind the "
+                         "right endpoint?)", self->config.handshake_timeout);
+                s_client_start (self, now);
+            }
+            break;
+        case CURVE_SESSION_RETRY:
+            if (now >= self->deadline)
+                s_client_start (self, now);
+            break;
+        case CURVE_SESSION_READY:
+            if (!self->is_server
+            &&  now - self->last_input >= self->config.heartbeat_timeout) {
+                s_event (self, "DISCONNECTED", "no traffic from the server "
+                         "for %d ms", self->config.heartbeat_timeout);
+                s_lose_sent (self, self->sent_count,
+                             "the server stopped answering");
+                s_client_start (self, now);
+                break;
+            }
+            if (self->recv_unacked)
+                s_send_ack (self, now);
+            if (!self->is_server
+            &&  now - self->last_output >= self->config.heartbeat_interval) {
+                uint8_t ping = CONTROL_PING;
+                s_send_control (self, &ping, 1, now);
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Server: the verdict
+
+int
+curve_session_allow (curve_session_t *self, int64_t now)
+{
+    assert (self);
+    if (self->phase != CURVE_SESSION_AUTH
+    ||  curve_codec_allow (self->codec))
+        return -1;
+    s_flush_command (self, now);
+    s_on_ready (self, now);
+    return 0;
+}
+
+int
+curve_session_deny (curve_session_t *self, const char *reason)
+{
+    assert (self);
+    if (self->phase != CURVE_SESSION_AUTH)
+        return -1;
+    //  A reason the codec will not send is replaced, not lost
+    if (curve_codec_deny (self->codec, reason))
+        if (curve_codec_deny (self->codec, "access denied"))
+            return -1;
+    s_flush_command (self, self->last_output);
+    self->phase = CURVE_SESSION_FAILED;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Properties and accessors
+
+void
+curve_session_set_property (curve_session_t *self, const char *name,
+                            const char *value)
+{
+    assert (self);
+    if (!self->properties) {
+        self->properties = zhashx_new ();
+        zhashx_set_destructor (self->properties, (zhashx_destructor_fn *) zstr_free);
+        zhashx_set_duplicator (self->properties, (zhashx_duplicator_fn *) strdup);
+    }
+    char *key = strdup (name);
+    for (char *c = key; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
+    zhashx_update (self->properties, key, (void *) value);
+    free (key);
+}
+
+char *
+curve_session_property (curve_session_t *self, const char *name)
+{
+    assert (self);
+    if (self->properties) {
+        char *key = strdup (name);
+        for (char *c = key; *c; c++)
+            *c = (char) tolower ((unsigned char) *c);
+        const char *value = (const char *) zhashx_lookup (self->properties, key);
+        free (key);
+        if (value)
+            return strdup (value);
+    }
+    size_t size;
+    const uint8_t *value = curve_codec_metadata (self->codec, name, &size);
+    if (!value)
+        return NULL;
+    char *copy = (char *) malloc (size + 1);
+    if (copy) {
+        memcpy (copy, value, size);
+        copy [size] = 0;
+    }
+    return copy;
+}
+
+curve_session_phase_t
+curve_session_phase (curve_session_t *self)
+{
+    assert (self);
+    return self->phase;
+}
+
+curve_codec_t *
+curve_session_codec (curve_session_t *self)
+{
+    assert (self);
+    return self->codec;
+}
+
+const uint8_t *
+curve_session_peer_key (curve_session_t *self)
+{
+    assert (self);
+    return self->codec? curve_codec_peer_key (self->codec): NULL;
+}
+
+int64_t
+curve_session_last_input (curve_session_t *self)
+{
+    assert (self);
+    return self->last_input;
+}
+
+int64_t
+curve_session_deadline (curve_session_t *self)
+{
+    assert (self);
+    return self->deadline;
+}
+
+size_t
+curve_session_backlog (curve_session_t *self)
+{
+    assert (self);
+    return zlist_size (self->pending) + self->sent_count;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Commands built outside any session
+
+zframe_t *
+curve_session_reset_for (zframe_t *frame)
+{
+    assert (frame);
+    const uint8_t *data = zframe_data (frame);
+    if (zframe_size (frame) < CURVE_MESSAGE_MIN_BYTES
+    ||  memcmp (data, "\x07MESSAGE", 8))
+        return NULL;
+    zframe_t *reset = zframe_new (NULL, RESET_BYTES);
+    if (reset) {
+        memcpy (zframe_data (reset), RESET_NAME, 6);
+        memcpy (zframe_data (reset) + 6, data + MESSAGE_NONCE_AT,
+                8 + MAC_BYTES);
+    }
+    return reset;
+}
+
+zframe_t *
+curve_session_error_command (const char *reason)
+{
+    size_t length = reason? strlen (reason): 0;
+    if (length > CURVE_REASON_MAX)
+        length = CURVE_REASON_MAX;
+    zframe_t *frame = zframe_new (NULL, CURVE_ERROR_MIN_BYTES + length);
+    if (!frame)
+        return NULL;
+    uint8_t *data = zframe_data (frame);
+    memcpy (data, "\x05" "ERROR", 6);
+    data [6] = (uint8_t) length;
+    for (size_t index = 0; index < length; index++) {
+        char c = reason [index];
+        data [7 + index] = (uint8_t) ((c >= 0x20 && c < 0x7F)? c: '?');
+    }
+    return frame;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test of this class: two sessions in memory, joined by two queues
+//  that stand for the network; time is a counter the test moves.
+
+//  @selftest
+#undef NDEBUG
+#include <assert.h>
+
+typedef struct {
+    zlist_t *wire;                  //  Frames on their way to the peer
+    zlist_t *delivered;             //  Application messages received
+    zlist_t *events;                //  "EVENT detail" strings
+    int restarts;                   //  Client restarts seen
+    zlist_t *drop_on_restart;       //  Queue to empty on restart
+} test_end_t;
+
+static void
+s_test_send (void *arg, zframe_t **frame_p)
+{
+    test_end_t *end = (test_end_t *) arg;
+    zlist_append (end->wire, *frame_p);
+    *frame_p = NULL;
+}
+
+static void
+s_test_deliver (void *arg, zmsg_t **msg_p)
+{
+    test_end_t *end = (test_end_t *) arg;
+    zlist_append (end->delivered, *msg_p);
+    *msg_p = NULL;
+}
+
+static void
+s_test_event (void *arg, const char *event, const char *detail)
+{
+    test_end_t *end = (test_end_t *) arg;
+    zlist_append (end->events, zsys_sprintf ("%s %s", event, detail));
+}
+
+static void
+s_test_restart (void *arg)
+{
+    test_end_t *end = (test_end_t *) arg;
+    end->restarts++;
+    //  A new socket: what was queued on the old one is gone
+    zframe_t *frame;
+    while ((frame = (zframe_t *) zlist_pop (end->wire)))
+        zframe_destroy (&frame);
+}
+
+static void
+s_test_end_init (test_end_t *end)
+{
+    memset (end, 0, sizeof *end);
+    end->wire = zlist_new ();
+    end->delivered = zlist_new ();
+    end->events = zlist_new ();
+}
+
+static void
+s_test_end_clear (test_end_t *end)
+{
+    zframe_t *frame;
+    while ((frame = (zframe_t *) zlist_pop (end->wire)))
+        zframe_destroy (&frame);
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (end->delivered)))
+        zmsg_destroy (&msg);
+    char *event;
+    while ((event = (char *) zlist_pop (end->events)))
+        zstr_free (&event);
+}
+
+static void
+s_test_end_destroy (test_end_t *end)
+{
+    s_test_end_clear (end);
+    zlist_destroy (&end->wire);
+    zlist_destroy (&end->delivered);
+    zlist_destroy (&end->events);
+}
+
+//  Count events whose text starts with prefix
+static int
+s_test_events (test_end_t *end, const char *prefix)
+{
+    int count = 0;
+    for (char *event = (char *) zlist_first (end->events); event;
+         event = (char *) zlist_next (end->events))
+        if (strncmp (event, prefix, strlen (prefix)) == 0)
+            count++;
+    return count;
+}
+
+//  Move every frame each way until both wires are empty. A NULL receiver
+//  drops the frames (a peer that is down).
+static void
+s_test_run (test_end_t *client_end, curve_session_t *client,
+            test_end_t *server_end, curve_session_t *server, int64_t now)
+{
+    while (zlist_size (client_end->wire) || zlist_size (server_end->wire)) {
+        zframe_t *frame = (zframe_t *) zlist_pop (client_end->wire);
+        if (frame) {
+            if (server)
+                curve_session_input (server, frame, now);
+            zframe_destroy (&frame);
+        }
+        frame = (zframe_t *) zlist_pop (server_end->wire);
+        if (frame) {
+            if (client)
+                curve_session_input (client, frame, now);
+            zframe_destroy (&frame);
+        }
+    }
+}
+
+static zmsg_t *
+s_test_msg (int number)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstrf (msg, "%d", number);
+    return msg;
+}
+
+//  Check that the delivered messages are exactly first..last, in order
+static void
+s_test_expect (test_end_t *end, int first, int last)
+{
+    assert ((int) zlist_size (end->delivered) == last - first + 1);
+    for (int number = first; number <= last; number++) {
+        zmsg_t *msg = (zmsg_t *) zlist_pop (end->delivered);
+        char *text = zmsg_popstr (msg);
+        assert (atoi (text) == number);
+        zstr_free (&text);
+        zmsg_destroy (&msg);
+    }
+}
+
+void
+curve_session_test (bool verbose)
+{
+    printf (" * curve_session: ");
+    if (verbose)
+        printf ("\n");
+    uint8_t client_public [32], client_secret [32];
+    uint8_t server_public [32], server_secret [32];
+    assert (crypto_box_keypair (client_public, client_secret) == 0);
+    assert (crypto_box_keypair (server_public, server_secret) == 0);
+    curve_session_config_t config;
+    curve_session_config_default (&config);
+    config.window = 8;
+    config.ack_every = 4;
+    curve_session_io_t io = { s_test_send, s_test_deliver, s_test_event,
+                              s_test_restart };
+    test_end_t client_end, server_end;
+    s_test_end_init (&client_end);
+    s_test_end_init (&server_end);
+    zhashx_t *client_metadata = zhashx_new ();
+    zhashx_insert (client_metadata, "User-Agent", "curve test");
+    int64_t now = 1000;
+
+    //  Messages sent before the handshake wait for it
+    curve_session_t *client = curve_session_new_client (
+        client_public, client_secret, server_public, client_metadata,
+        &config, &io, &client_end, now);
+    curve_session_t *server = curve_session_new_server (
+        server_public, server_secret, NULL, &config, &io, &server_end, now);
+    assert (client && server);
+    for (int number = 1; number <= 3; number++) {
+        zmsg_t *msg = s_test_msg (number);
+        assert (curve_session_send (client, &msg, now) == 0);
+        assert (msg == NULL);
+    }
+    assert (curve_session_backlog (client) == 3);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (server) == CURVE_SESSION_AUTH);
+    char *agent = curve_session_property (server, "user-agent");
+    assert (agent && streq (agent, "curve test"));
+    zstr_free (&agent);
+    curve_session_set_property (server, "User-Id", "alice");
+    char *user = curve_session_property (server, "USER-ID");
+    assert (user && streq (user, "alice"));
+    zstr_free (&user);
+    assert (memcmp (curve_session_peer_key (server), client_public, 32) == 0);
+    assert (curve_session_allow (server, now) == 0);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (client) == CURVE_SESSION_READY);
+    assert (s_test_events (&client_end, "CONNECTED") == 1);
+    s_test_expect (&server_end, 1, 3);
+
+    //  Multi-frame messages keep their frames; both directions
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "one");
+    zmsg_addmem (msg, NULL, 0);
+    zmsg_addstr (msg, "three");
+    assert (curve_session_send (server, &msg, now) == 0);
+    s_test_run (&client_end, client, &server_end, server, now);
+    msg = (zmsg_t *) zlist_pop (client_end.delivered);
+    assert (msg && zmsg_size (msg) == 3);
+    assert (zframe_streq (zmsg_first (msg), "one"));
+    assert (zframe_size (zmsg_next (msg)) == 0);
+    assert (zframe_streq (zmsg_next (msg), "three"));
+    zmsg_destroy (&msg);
+
+    //  The window: at most 8 unacknowledged; ACKs every 4 keep it moving
+    for (int number = 4; number <= 40; number++) {
+        msg = s_test_msg (number);
+        assert (curve_session_send (client, &msg, now) == 0);
+    }
+    assert (curve_session_backlog (client) == 40);  //  1-3 unacknowledged
+    s_test_run (&client_end, client, &server_end, server, now);
+    s_test_expect (&server_end, 4, 40);
+    //  The tick acknowledges the rest
+    curve_session_tick (server, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_backlog (client) == 0);
+
+    //  A garbage frame or a replay is refused; the session goes on
+    zframe_t *garbage = zframe_new ("\x07MESSAGE garbage garbage garbage!!", 33);
+    assert (curve_session_input (server, garbage, now) == -1);
+    zframe_destroy (&garbage);
+    msg = s_test_msg (41);
+    assert (curve_session_send (client, &msg, now) == 0);
+    zframe_t *frame = (zframe_t *) zlist_first (client_end.wire);
+    zframe_t *replay = zframe_dup (frame);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_input (server, replay, now) == -1);
+    zframe_destroy (&replay);
+    assert (s_test_events (&server_end, "REFUSED") == 2);
+    s_test_expect (&server_end, 41, 41);
+
+    //  Heartbeat: a quiet client pings; the server's ACK keeps it alive
+    now += config.heartbeat_interval;
+    curve_session_tick (client, now);
+    assert (zlist_size (client_end.wire) == 1);
+    s_test_run (&client_end, client, &server_end, server, now);
+    now += config.heartbeat_interval;
+    curve_session_tick (client, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (client) == CURVE_SESSION_READY);
+
+    //  The server restarts: it loses the session. The client's next
+    //  messages meet a server that answers RESET; the client handshakes
+    //  again and sends each message from there on exactly once.
+    curve_session_tick (server, now);       //  Acknowledge all so far
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_backlog (client) == 0);
+    curve_session_destroy (&server);
+    for (int number = 42; number <= 45; number++) {
+        msg = s_test_msg (number);
+        assert (curve_session_send (client, &msg, now) == 0);
+    }
+    //  The new server sees MESSAGEs for no session and answers RESET
+    while ((frame = (zframe_t *) zlist_pop (client_end.wire))) {
+        zframe_t *reset = curve_session_reset_for (frame);
+        assert (reset);
+        zlist_append (server_end.wire, reset);
+        zframe_destroy (&frame);
+    }
+    server = curve_session_new_server (server_public, server_secret, NULL,
+                                       &config, &io, &server_end, now);
+    //  Deliver the first RESET only; the others are stale after it
+    frame = (zframe_t *) zlist_pop (server_end.wire);
+    assert (curve_session_input (client, frame, now) == 0);
+    zframe_destroy (&frame);
+    while ((frame = (zframe_t *) zlist_pop (server_end.wire))) {
+        curve_session_input (client, frame, now);
+        zframe_destroy (&frame);
+    }
+    assert (client_end.restarts == 2);
+    assert (s_test_events (&client_end, "DISCONNECTED") == 1);
+    assert (s_test_events (&client_end, "LOST") == 0);
+    assert (curve_session_phase (client) == CURVE_SESSION_HANDSHAKE);
+    //  The stale RESETs were dropped with the restart; only HELLO is left
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_allow (server, now) == 0);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (s_test_events (&client_end, "RECONNECTED") == 1);
+    s_test_expect (&server_end, 42, 45);
+
+    //  The server goes silent: the client reports it and reports what it
+    //  cannot vouch for as LOST, then handshakes again
+    msg = s_test_msg (46);
+    assert (curve_session_send (client, &msg, now) == 0);
+    s_test_run (&client_end, client, &server_end, NULL, now);
+    now += config.heartbeat_timeout;
+    curve_session_tick (client, now);
+    assert (s_test_events (&client_end, "DISCONNECTED") == 2);
+    assert (s_test_events (&client_end, "LOST 1 message") == 1);
+    assert (curve_session_phase (client) == CURVE_SESSION_HANDSHAKE);
+    //  No answer to HELLO: the handshake times out and starts again
+    s_test_run (&client_end, client, &server_end, NULL, now);
+    now += config.handshake_timeout;
+    curve_session_tick (client, now);
+    assert (s_test_events (&client_end, "HANDSHAKE-FAILED") == 1);
+    assert (client_end.restarts == 4);
+    curve_session_destroy (&server);
+    server = curve_session_new_server (server_public, server_secret, NULL,
+                                       &config, &io, &server_end, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_deny (server, "No access") == 0);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (client) == CURVE_SESSION_FAILED);
+    assert (s_test_events (&client_end, "REJECTED No access") == 1);
+    msg = s_test_msg (47);
+    assert (curve_session_send (client, &msg, now) == -1);
+    zmsg_destroy (&msg);
+    curve_session_destroy (&client);
+    curve_session_destroy (&server);
+
+    //  A client with the wrong server key hears why at once
+    s_test_end_clear (&client_end);
+    s_test_end_clear (&server_end);
+    client = curve_session_new_client (client_public, client_secret,
+                                       client_public, NULL, &config, &io,
+                                       &client_end, now);
+    server = curve_session_new_server (server_public, server_secret, NULL,
+                                       &config, &io, &server_end, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (server) == CURVE_SESSION_FAILED);
+    assert (curve_session_phase (client) == CURVE_SESSION_FAILED);
+    assert (s_test_events (&client_end, "REJECTED HELLO signature") == 1);
+    //  Messages still waiting are reported when the session goes
+    curve_session_destroy (&server);
+    curve_session_destroy (&client);
+
+    client = curve_session_new_client (client_public, client_secret,
+                                       server_public, NULL, &config, &io,
+                                       &client_end, now);
+    msg = s_test_msg (1);
+    assert (curve_session_send (client, &msg, now) == 0);
+    curve_session_destroy (&client);
+    assert (s_test_events (&client_end, "LOST 1 message never sent") == 1);
+
+    zhashx_destroy (&client_metadata);
+    s_test_end_destroy (&client_end);
+    s_test_end_destroy (&server_end);
+    printf ("OK\n");
+}
+//  @end
