@@ -51,6 +51,7 @@
 //  pkg-config file does this for you).
 #include "curve_codec.h"
 #if !defined (CURVE_CODEC_ONLY)
+#   include "curve_cert.h"
 #endif
 
 #endif

@@ -25,6 +25,7 @@ static test_item_t
 all_tests [] = {
     { "curve_codec", curve_codec_test },
 #if !defined (CURVE_CODEC_ONLY)
+    { "curve_cert", curve_cert_test },
     { "curve_session", curve_session_test },
 #endif
     { NULL, NULL }                  //  Sentinel
