@@ -52,6 +52,8 @@
 #include "curve_codec.h"
 #if !defined (CURVE_CODEC_ONLY)
 #   include "curve_cert.h"
+#   include "curve_client.h"
+#   include "curve_server.h"
 #endif
 
 #endif

@@ -27,6 +27,8 @@ all_tests [] = {
 #if !defined (CURVE_CODEC_ONLY)
     { "curve_cert", curve_cert_test },
     { "curve_session", curve_session_test },
+    { "curve_client", curve_client_test },
+    { "curve_server", curve_server_test },
 #endif
     { NULL, NULL }                  //  Sentinel
 };

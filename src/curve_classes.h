@@ -20,6 +20,8 @@
 //  before including this header.
 #if !defined (CURVE_CODEC_ONLY)
 #   include <czmq.h>
+#   include <inttypes.h>
+#   include <sodium.h>
 #   include "curve_session.h"
 #endif
 

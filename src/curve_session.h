@@ -158,6 +158,21 @@ zframe_t *
 zframe_t *
     curve_session_error_command (const char *reason);
 
+//  Helpers the virtual sockets share (defined in curve_client.c)
+
+//  Send a whole message without waiting, or nothing: returns 0 and
+//  destroys it, or -1 and leaves it to the caller.
+int
+    curve_send_dontwait (zmsg_t **msg_p, zsock_t *sock);
+
+//  Wait up to timeout ms (-1 forever) on a monitor socket for an event
+//  named in the '|'-separated list. Returns the name (caller frees), and
+//  the routing frame (server monitors: routed) and detail if asked; NULL
+//  on timeout.
+char *
+    curve_monitor_wait (zsock_t *monitor, const char *names, int timeout,
+                        bool routed, char **routing_p, char **detail_p);
+
 //  Self test of this class
 void
     curve_session_test (bool verbose);
