@@ -95,7 +95,7 @@ typedef enum {
     CURVE_ERR_VOUCH,                //  Vouch did not open or did not match
     CURVE_ERR_METADATA,             //  Metadata breaks the RFC 26 grammar
     CURVE_ERR_TOO_LARGE,            //  Metadata over the configured limit
-    CURVE_ERR_KEY,                  //  Peer key is weak (low order point)
+    CURVE_ERR_KEY,                  //  Peer key not canonical or low order
     CURVE_ERR_NONCE,                //  Short nonce replayed or regressed
     CURVE_ERR_NONCE_EXHAUSTED,      //  Our short nonce would wrap
     CURVE_ERR_FLAGS,                //  MESSAGE flags with reserved bits set
@@ -111,7 +111,8 @@ typedef struct _curve_codec_t curve_codec_t;
 //  Create a client codec from the client's permanent key pair and the
 //  server's permanent public key (CURVE_KEY_BYTES each). The codec starts
 //  with HELLO in its send buffer. Returns NULL if libsodium cannot start,
-//  memory runs out, or the server key is unusable (a low order point).
+//  memory runs out, or the server key is unusable (not a canonical
+//  encoding below 2^255-19, or a low order point).
 //  Caller owns the result and must destroy it.
 CURVE_EXPORT curve_codec_t *
     curve_codec_new_client (const uint8_t *public_key,

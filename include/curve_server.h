@@ -41,6 +41,7 @@ extern "C" {
 //      REFUSED <routing> <reason>         a forged or replayed message
 //      ZAP <routing> <detail>             a bad or missing ZAP reply
 //      DROPPED "" <detail>                HELLOs over the pending limit
+//      EXPIRED "" <detail>                handshakes past the pending TTL
 //  Start zauth before the server's first handshake: the server checks for
 //  a ZAP handler by trying to bind its endpoint (libzmq does it from the
 //  inside), and zauth aborts if it finds the endpoint taken.

@@ -394,8 +394,11 @@ s_actor (zsock_t *pipe, void *args)
 
     zloop_start (self->loop);
 
-    //  Reports what is still queued (LOST) before going
+    //  Reports what is still queued (LOST) before going, and sends a last
+    //  ACK, which the DEALER gets a moment to deliver
     curve_session_destroy (&self->session);
+    if (self->dealer)
+        zsock_set_linger (self->dealer, 100);
     zloop_destroy (&self->loop);
     zsock_t *old;
     while ((old = (zsock_t *) zlist_pop (self->graveyard)))

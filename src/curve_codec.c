@@ -404,15 +404,18 @@ s_name_equal (const uint8_t *wire, size_t wire_size, const char *name)
     return true;
 }
 
-//  Store validated peer metadata, taking ownership of the buffer
+//  Store validated peer metadata, taking ownership of the buffer (alloc
+//  octets, of which the size octets at source are the metadata)
 static int
-s_store_peer_metadata (curve_codec_t *self, uint8_t *data, size_t size,
-                       const uint8_t *source)
+s_store_peer_metadata (curve_codec_t *self, uint8_t *data, size_t alloc,
+                       const uint8_t *source, size_t size)
 {
     long count = s_metadata_validate (source, size);
     if (count < 0)
         return -1;
     memmove (data, source, size);
+    //  Whatever else the buffer held (INITIATE's C and vouch) goes
+    sodium_memzero (data + size, alloc - size);
     free (self->peer_metadata);
     self->peer_metadata = data;
     self->peer_metadata_size = size;
@@ -627,6 +630,9 @@ curve_codec_send_ack (curve_codec_t *self)
 static int
 s_process_error (curve_codec_t *self, const uint8_t *data, size_t size)
 {
+    if (size < CURVE_ERROR_MIN_BYTES)
+        return s_fail (self, CURVE_ERR_MALFORMED,
+                       "ERROR has no reason length");
     size_t length = data [6];
     if (size != CURVE_ERROR_MIN_BYTES + length)
         return s_fail (self, CURVE_ERR_MALFORMED,
@@ -756,7 +762,8 @@ s_process_ready (curve_codec_t *self, const uint8_t *data, size_t size)
         free (plain);
         return s_fail (self, CURVE_ERR_BOX, "READY box did not open");
     }
-    if (s_store_peer_metadata (self, plain, metadata_size, plain)) {
+    if (s_store_peer_metadata (self, plain, metadata_size? metadata_size: 1,
+                               plain, metadata_size)) {
         free (plain);
         return s_fail (self, CURVE_ERR_METADATA,
                        "READY metadata breaks the RFC 26 grammar");
@@ -974,16 +981,19 @@ s_process_initiate (curve_codec_t *self, const uint8_t *data, size_t size)
         return s_fail (self, CURVE_ERR_VOUCH,
                        "INITIATE vouch did not open or does not match");
     }
-    memcpy (self->peer_key, client_key, CURVE_KEY_BYTES);
-    self->have_peer_key = true;
+    uint8_t peer_key [CURVE_KEY_BYTES];
+    memcpy (peer_key, client_key, CURVE_KEY_BYTES);
 
     //  Only now, with everything verified, look at the metadata
-    if (s_store_peer_metadata (self, plain, metadata_size,
-                               plain + INITIATE_PLAIN_MIN)) {
+    if (s_store_peer_metadata (self, plain, plain_size,
+                               plain + INITIATE_PLAIN_MIN, metadata_size)) {
+        sodium_memzero (plain, plain_size);
         free (plain);
         return s_fail (self, CURVE_ERR_METADATA,
                        "INITIATE metadata breaks the RFC 26 grammar");
     }
+    memcpy (self->peer_key, peer_key, CURVE_KEY_BYTES);
+    self->have_peer_key = true;
     self->recv_nonce = counter;
     self->phase = PHASE_AUTH;
     return 0;
@@ -1010,13 +1020,13 @@ curve_codec_recv (curve_codec_t *self, const uint8_t *data, size_t size)
         case PHASE_EXPECT_WELCOME:
             if (s_is_command (data, size, NAME_WELCOME))
                 return s_process_welcome (self, data, size);
-            if (s_is_command (data, size, NAME_ERROR) && size >= 7)
+            if (s_is_command (data, size, NAME_ERROR))
                 return s_process_error (self, data, size);
             break;
         case PHASE_EXPECT_READY:
             if (s_is_command (data, size, NAME_READY))
                 return s_process_ready (self, data, size);
-            if (s_is_command (data, size, NAME_ERROR) && size >= 7)
+            if (s_is_command (data, size, NAME_ERROR))
                 return s_process_error (self, data, size);
             break;
         case PHASE_EXPECT_HELLO:
@@ -1982,6 +1992,13 @@ s_test_failures (bool verbose)
     assert (strcmp (curve_codec_error_text (client), "a?z") == 0);
     curve_codec_destroy (&client);
     curve_codec_destroy (&server);
+    //  ERROR without its length octet is malformed
+    s_new_pair (&keys, &client, &server);
+    curve_codec_send_ack (client);
+    assert (curve_codec_recv (client, error, 6) == -1);
+    assert (curve_codec_error (client) == CURVE_ERR_MALFORMED);
+    curve_codec_destroy (&client);
+    curve_codec_destroy (&server);
 
     //  INITIATE with a cookie from another session
     curve_codec_t *client_b, *server_b;
@@ -2031,7 +2048,7 @@ s_test_failures (bool verbose)
         assert (s_pump (server, client) == 0);
         assert (s_pump (client, server) == -1);
         assert (curve_codec_error (server) == CURVE_ERR_METADATA);
-        assert (curve_codec_peer_key (server) != NULL);
+        assert (curve_codec_peer_key (server) == NULL);
         curve_codec_destroy (&client);
         curve_codec_destroy (&server);
     }

@@ -10,10 +10,10 @@
 
 /*
 @header
-    curve_keygen writes a key pair as czmq certificates (DIR/NAME.key and
-    DIR/NAME.key_secret, mode 0600) and prints the public key in Z85. It
-    also prints the public key of an existing certificate, and checks a
-    secret certificate the way the library will load it.
+    curve_keygen writes a key pair as czmq certificates (DIR/NAME.key,
+    mode 0644, and DIR/NAME.key_secret, mode 0600) and prints the public
+    key in Z85. It also prints the public key of an existing certificate,
+    and checks a secret certificate the way the library will load it.
 @discuss
     The public key is the only thing written to standard output, so that
     scripts can capture it; everything else goes to standard error. Exit

@@ -82,6 +82,7 @@ struct _server_t {
     size_t pending;                 //  Handshakes in progress
     size_t ready;                   //  Ready clients
     size_t dropped;                 //  HELLOs dropped since last report
+    size_t expired;                 //  Handshakes expired since then
     int pending_ttl;                //  ms to complete a handshake
     int client_ttl;                 //  ms of silence before drop
     uint64_t sequence;              //  Session numbers
@@ -612,18 +613,26 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
             zlist_append (expired, client);
         }
         else
-        if (now - client->created >= self->pending_ttl)
+        if (now - client->created >= self->pending_ttl) {
             zlist_append (expired, client);     //  Cookie key goes too
+            self->expired++;
+        }
     }
     for (client_t *client = (client_t *) zlist_first (expired); client;
          client = (client_t *) zlist_next (expired))
         s_client_remove (client);
     zlist_destroy (&expired);
 
+    //  Counted, not reported one by one: a flood must not flood the app
     if (self->dropped) {
         s_event (self, "DROPPED", "", "%zu HELLOs over the limit of %zu "
                  "handshakes in progress", self->dropped, self->max_pending);
         self->dropped = 0;
+    }
+    if (self->expired) {
+        s_event (self, "EXPIRED", "", "%zu handshakes not completed within "
+                 "%d ms", self->expired, self->pending_ttl);
+        self->expired = 0;
     }
     //  Hand over what the application has not taken yet
     zmsg_t *msg;
@@ -1116,6 +1125,10 @@ s_client_for (zcert_t *cert, const char *endpoint, zcert_t *server_cert)
 {
     curve_client_t *client = curve_client_new (cert);
     assert (client);
+    //  Generous deadlines: under valgrind a hundred threads crawl, and a
+    //  slow machine must not turn into lost messages here
+    curve_client_set_handshake_timeout (client, 60000);
+    curve_client_set_heartbeat (client, 1000, 60000);
     assert (curve_client_connect (client, endpoint,
                                   zcert_public_txt (server_cert)) == 0);
     return client;
@@ -1202,6 +1215,7 @@ curve_server_test (bool verbose)
     curve_server_t *server = curve_server_new (server_cert);
     assert (server);
     curve_server_set_verbose (server, verbose);
+    curve_server_set_client_ttl (server, 120000);
     assert (curve_server_set_metadata (server, "Server-Name", "test") == 0);
     assert (curve_server_set_metadata (server, "bad name", "x") == -1);
     int port = curve_server_bind (server, "tcp://127.0.0.1:*");
@@ -1414,6 +1428,76 @@ curve_server_test (bool verbose)
     zsock_destroy (&capture);
     zstr_free (&frontend);
     zstr_free (&backend);
+
+    //  Limits: HELLOs beyond max_pending are dropped without a session;
+    //  unfinished handshakes expire and free their places; clients beyond
+    //  max_clients are refused; a silent client is dropped
+    server = curve_server_new (server_cert);
+    curve_server_set_max_pending (server, 2);
+    curve_server_set_pending_ttl (server, 300);
+    curve_server_set_max_clients (server, 1);
+    curve_server_set_client_ttl (server, 300);
+    assert (curve_server_bind (server, "tcp://127.0.0.1:*") > 0);
+    char *limited = curve_server_endpoint (server);
+    zsock_t *raw [6];
+    for (int index = 0; index < 6; index++) {
+        raw [index] = zsock_new_dealer (limited);
+        assert (raw [index]);
+    }
+    for (int index = 0; index < 5; index++) {
+        curve_codec_t *codec = curve_codec_new_client (
+            zcert_public_key (client_cert), zcert_secret_key (client_cert),
+            zcert_public_key (server_cert));
+        size_t size;
+        const uint8_t *hello = curve_codec_send_buf (codec, &size);
+        zframe_t *frame = zframe_new (hello, size);
+        zframe_send (&frame, raw [index], 0);
+        curve_codec_destroy (&codec);
+        if (index < 2) {
+            //  Wait for WELCOME, so the order of arrival is known
+            msg = s_recv_within (raw [index], 10000);
+            assert (msg && zframe_size (zmsg_first (msg)) == CURVE_WELCOME_BYTES);
+            zmsg_destroy (&msg);
+        }
+    }
+    detail = s_server_wait (server, "DROPPED", NULL);
+    assert (strstr (detail, "3 HELLOs"));
+    zstr_free (&detail);
+    detail = s_server_wait (server, "EXPIRED", NULL);
+    assert (strstr (detail, "2 handshakes"));
+    zstr_free (&detail);
+    //  Places are free again
+    curve_codec_t *codec = curve_codec_new_client (
+        zcert_public_key (client_cert), zcert_secret_key (client_cert),
+        zcert_public_key (server_cert));
+    size_t size;
+    const uint8_t *hello = curve_codec_send_buf (codec, &size);
+    zframe_t *frame = zframe_new (hello, size);
+    zframe_send (&frame, raw [5], 0);
+    msg = s_recv_within (raw [5], 10000);
+    assert (msg && zframe_size (zmsg_first (msg)) == CURVE_WELCOME_BYTES);
+    zmsg_destroy (&msg);
+    curve_codec_destroy (&codec);
+    for (int index = 0; index < 6; index++)
+        zsock_destroy (&raw [index]);
+    //  One client at most; the second is told so
+    client = s_client_for (client_cert, limited, server_cert);
+    s_client_expect (client, "CONNECTED");
+    curve_client_t *second = s_client_for (client_cert, limited, server_cert);
+    detail = NULL;
+    name = curve_client_wait (second, "REJECTED|CONNECTED", 10000, &detail);
+    assert (name && streq (name, "REJECTED") && strstr (detail, "full"));
+    zstr_free (&name);
+    zstr_free (&detail);
+    curve_client_destroy (&second);
+    //  A client that goes silent (destroyed without a word) is dropped
+    curve_client_destroy (&client);
+    detail = s_server_wait (server, "DISCONNECTED", NULL);
+    assert (strstr (detail, "no traffic"));
+    zstr_free (&detail);
+    assert (curve_server_clients (server) == 0);
+    curve_server_destroy (&server);
+    zstr_free (&limited);
 
     //  Bad ZAP replies deny the client and are reported; from here on a
     //  handler is bound, so these come after the tests without ZAP

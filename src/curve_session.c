@@ -428,6 +428,9 @@ curve_session_destroy (curve_session_t **self_p)
     curve_session_t *self = *self_p;
     if (!self)
         return;
+    //  A last ACK, so that the peer does not report what we did receive
+    if (self->phase == CURVE_SESSION_READY && self->recv_unacked)
+        s_send_ack (self, self->last_output);
     size_t waiting = self->pending? zlist_size (self->pending): 0;
     if (waiting)
         s_event (self, "LOST", "%zu message%s never sent: session closed",
