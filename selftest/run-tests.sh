@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #   Build curve and run every test: the self tests (ctest), the same under
-#   AddressSanitizer + UBSan, the codec under valgrind, a codec-only build,
+#   AddressSanitizer + UBSan, every self test under valgrind, a codec-only build,
 #   an install + consumer check, and a bounded fuzzing run.
 #   Installs missing Debian packages itself when run as root.
 #
@@ -64,9 +64,10 @@ run_sanitizers () {
 }
 
 run_valgrind () {
+    #   Every class, each in its own process (--continue)
     valgrind --quiet --error-exitcode=1 --leak-check=full \
-        --errors-for-leak-kinds=all --show-leak-kinds=all \
-        build/curve_selftest --test curve_codec
+        --errors-for-leak-kinds=definite,indirect,possible \
+        --trace-children=no build/curve_selftest --continue
 }
 
 run_codec_only () {
@@ -85,7 +86,7 @@ run_install () {
     && cmake --build build-consumer >/dev/null \
     && LD_LIBRARY_PATH="$prefix/lib" build-consumer/consumer_cmake \
     && cc -o build-consumer/consumer_pc selftest/consumer/consumer.c \
-        $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs libcurve) \
+        $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs libcurve libsodium) \
     && LD_LIBRARY_PATH="$prefix/lib" build-consumer/consumer_pc
     local rc=$?
     rm -rf "$prefix"
@@ -98,7 +99,7 @@ run_fuzz () {
 
 stage "build and self tests (ctest)" run_ctest
 stage "AddressSanitizer + UBSan" run_sanitizers
-stage "valgrind: curve_codec" run_valgrind
+stage "valgrind: every self test" run_valgrind
 stage "codec-only build (no czmq, no libzmq)" run_codec_only
 stage "install: pkg-config and find_package (curve)" run_install
 stage "fuzzing (${FUZZ_SECONDS:-60} s per harness)" run_fuzz

@@ -19,14 +19,20 @@
     call, so the self test can drive timeouts without sleeping.
 
     Reliability: every application message travels as one MESSAGE (all its
-    frames inside one box, so a broker cannot drop or reorder part of it).
-    The receiver acknowledges with ACK (the highest short nonce it has
-    processed) every ack_every messages and on each tick; the sender keeps
-    each message until it is acknowledged. When a client learns that its
-    server lost the session (RESET, echoing the first MESSAGE it could not
-    place) it re-handshakes and sends again exactly the messages from that
-    one on; messages whose fate it cannot know are reported as LOST, never
-    silently dropped and never sent twice.
+    frames inside one box, so a broker cannot drop or reorder part of it)
+    with a sequence number. The receiver delivers in order, exactly once:
+    a duplicate is dropped, a message after a gap is dropped and answered
+    at once with an ACK that says where the gap is. ACK (the highest
+    sequence number delivered in order) also goes every ack_every messages
+    and on each tick. The sender keeps each message until it is
+    acknowledged and sends again, in order, everything not acknowledged
+    within the retransmit time-out or after a gap ACK, so a broker that
+    drops traffic (or restarts) delays messages but loses none. When a
+    client learns that its server lost the session (RESET, echoing the
+    first MESSAGE it could not place) it re-handshakes and sends again
+    exactly the messages from that one on; messages whose fate it cannot
+    know are reported as LOST, never silently dropped and never sent
+    twice.
 @end
 */
 
@@ -37,7 +43,10 @@
 
 //  Control messages: MESSAGE payloads with the COMMAND flag
 #define CONTROL_PING    0x01        //  Are you there? Answer with ACK
-#define CONTROL_ACK     0x02        //  + 8 octets: highest nonce processed
+#define CONTROL_ACK     0x02        //  + 8 octets sequence + 1 octet flags
+#define ACK_BYTES       10
+#define ACK_GAP         0x01        //  Flag: a message after a gap came
+#define SEQUENCE_BYTES  8           //  Before the frames of a message
 
 //  RESET: server to client, for a MESSAGE that belongs to no session
 #define RESET_NAME      "\x05RESET"
@@ -50,8 +59,10 @@
 
 //  A message sent and not yet acknowledged
 typedef struct {
-    uint64_t nonce;                 //  Short nonce of its MESSAGE
+    uint64_t sequence;              //  Its sequence number
+    uint64_t nonce;                 //  Short nonce of its last MESSAGE
     uint8_t mac [MAC_BYTES];        //  Its MAC, to recognise a RESET
+    int64_t sent_at;                //  When it was last sent
     zmsg_t *msg;                    //  The plaintext, until acknowledged
 } sent_t;
 
@@ -79,7 +90,9 @@ struct _curve_session_t {
     size_t sent_count;              //  Entries in use
     size_t sent_alloc;              //  Ring size
     size_t recv_unacked;            //  Messages received since last ACK
-    uint64_t recv_nonce;            //  Highest nonce received
+    uint64_t send_sequence;         //  Sequence number of the next message
+    uint64_t recv_sequence;         //  Last sequence delivered in order
+    int64_t gap_acked;              //  When we last sent a gap ACK
 };
 
 
@@ -96,6 +109,7 @@ curve_session_config_default (curve_session_config_t *config)
     config->queue_limit = 10000;
     config->window = 4096;
     config->ack_every = 128;
+    config->retransmit = 1000;
     config->metadata_max = CURVE_METADATA_MAX_DEFAULT;
 }
 
@@ -171,10 +185,11 @@ s_send_control (curve_session_t *self, const uint8_t *body, size_t size,
 }
 
 static void
-s_send_ack (curve_session_t *self, int64_t now)
+s_send_ack (curve_session_t *self, int64_t now, int flags)
 {
-    uint8_t body [9] = { CONTROL_ACK };
-    s_put_uint64 (body + 1, self->recv_nonce);
+    uint8_t body [ACK_BYTES] = { CONTROL_ACK };
+    s_put_uint64 (body + 1, self->recv_sequence);
+    body [9] = (uint8_t) flags;
     self->recv_unacked = 0;
     s_send_control (self, body, sizeof body, now);
 }
@@ -189,15 +204,14 @@ s_sent_at (curve_session_t *self, size_t index)
     return &self->sent [(self->sent_head + index) % self->sent_alloc];
 }
 
-static int
-s_sent_push (curve_session_t *self, uint64_t nonce, const uint8_t *mac,
-             zmsg_t *msg)
+static sent_t *
+s_sent_push (curve_session_t *self, zmsg_t *msg)
 {
     if (self->sent_count == self->sent_alloc) {
         size_t alloc = self->sent_alloc? self->sent_alloc * 2: 16;
         sent_t *sent = (sent_t *) malloc (alloc * sizeof (sent_t));
         if (!sent)
-            return -1;
+            return NULL;
         for (size_t index = 0; index < self->sent_count; index++)
             sent [index] = *s_sent_at (self, index);
         free (self->sent);
@@ -206,10 +220,10 @@ s_sent_push (curve_session_t *self, uint64_t nonce, const uint8_t *mac,
         self->sent_head = 0;
     }
     sent_t *entry = s_sent_at (self, self->sent_count++);
-    entry->nonce = nonce;
-    memcpy (entry->mac, mac, MAC_BYTES);
+    memset (entry, 0, sizeof *entry);
+    entry->sequence = self->send_sequence++;
     entry->msg = msg;
-    return 0;
+    return entry;
 }
 
 //  Drop the first count entries, destroying their messages
@@ -239,10 +253,13 @@ s_lose_sent (curve_session_t *self, size_t count, const char *why)
 //  Application messages: all frames in one MESSAGE, each as a 4-octet
 //  size and its data (RFC/framing.md).
 
+//  Encrypt and send one kept message, with its sequence number; records
+//  the nonce and MAC it went with, so a RESET can point at it
 static int
-s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
+s_transmit (curve_session_t *self, sent_t *entry, int64_t now)
 {
-    size_t total = 0;
+    zmsg_t *msg = entry->msg;
+    size_t total = SEQUENCE_BYTES;
     for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
         if (zframe_size (part) > UINT32_MAX)
             return -1;
@@ -254,6 +271,8 @@ s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
         return -1;
     uint8_t *wire = zframe_data (frame);
     uint8_t *pos = wire + CURVE_MESSAGE_PAYLOAD_OFFSET;
+    s_put_uint64 (pos, entry->sequence);
+    pos += SEQUENCE_BYTES;
     for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
         size_t size = zframe_size (part);
         pos [0] = (uint8_t) (size >> 24);
@@ -266,14 +285,40 @@ s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
     }
     //  Encrypted in place: the payload already sits at its offset
     if (curve_codec_encode (self->codec, wire + CURVE_MESSAGE_PAYLOAD_OFFSET,
-                            total, 0, wire, wire_size)
-    ||  s_sent_push (self, s_get_uint64 (wire + MESSAGE_NONCE_AT),
-                     wire + MESSAGE_MAC_AT, msg)) {
+                            total, 0, wire, wire_size)) {
         zframe_destroy (&frame);
         return -1;
     }
+    entry->nonce = s_get_uint64 (wire + MESSAGE_NONCE_AT);
+    memcpy (entry->mac, wire + MESSAGE_MAC_AT, MAC_BYTES);
+    entry->sent_at = now;
     s_send_frame (self, &frame, now);
     return 0;
+}
+
+static int
+s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
+{
+    sent_t *entry = s_sent_push (self, msg);
+    if (!entry)
+        return -1;
+    if (s_transmit (self, entry, now)) {
+        //  Not sent: take it back out, the caller still owns it
+        self->sent_count--;
+        self->send_sequence--;
+        return -1;
+    }
+    return 0;
+}
+
+//  Send again, in order, everything not yet acknowledged (go-back-N: the
+//  receiver dropped whatever came after a gap)
+static void
+s_retransmit (curve_session_t *self, int64_t now)
+{
+    for (size_t index = 0; index < self->sent_count; index++)
+        if (s_transmit (self, s_sent_at (self, index), now))
+            break;
 }
 
 //  Encrypt waiting messages while the window allows
@@ -292,7 +337,8 @@ s_flush_pending (curve_session_t *self, int64_t now)
     }
 }
 
-//  Split a decrypted payload into frames; NULL if the sizes do not add up
+//  Split a decrypted payload (after the sequence number) into frames;
+//  NULL if the sizes do not add up
 static zmsg_t *
 s_decode_frames (const uint8_t *data, size_t size)
 {
@@ -342,6 +388,7 @@ s_new (const uint8_t *public_key, const uint8_t *secret_key,
     self->io = *io;
     self->arg = arg;
     self->pending = zlist_new ();
+    self->send_sequence = 1;
     self->last_input = now;
     self->last_output = now;
     self->deadline = now + self->config.handshake_timeout;
@@ -384,7 +431,8 @@ s_client_start (curve_session_t *self, int64_t now)
     self->phase = CURVE_SESSION_HANDSHAKE;
     self->deadline = now + self->config.handshake_timeout;
     self->recv_unacked = 0;
-    self->recv_nonce = 0;
+    self->recv_sequence = 0;
+    self->send_sequence = 1;
     s_flush_command (self, now);
     return 0;
 }
@@ -430,7 +478,7 @@ curve_session_destroy (curve_session_t **self_p)
         return;
     //  A last ACK, so that the peer does not report what we did receive
     if (self->phase == CURVE_SESSION_READY && self->recv_unacked)
-        s_send_ack (self, self->last_output);
+        s_send_ack (self, self->last_output, 0);
     size_t waiting = self->pending? zlist_size (self->pending): 0;
     if (waiting)
         s_event (self, "LOST", "%zu message%s never sent: session closed",
@@ -552,32 +600,54 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
         return -1;
     }
     self->last_input = now;
-    self->recv_nonce = s_get_uint64 (zframe_data (frame) + MESSAGE_NONCE_AT);
     if (flags & CURVE_FLAG_COMMAND) {
         if (size == 1 && data [0] == CONTROL_PING)
-            s_send_ack (self, now);
+            s_send_ack (self, now, 0);
         else
-        if (size == 9 && data [0] == CONTROL_ACK) {
+        if (size == ACK_BYTES && data [0] == CONTROL_ACK) {
             uint64_t acked = s_get_uint64 (data + 1);
             size_t count = 0;
             while (count < self->sent_count
-               &&  s_sent_at (self, count)->nonce <= acked)
+               &&  s_sent_at (self, count)->sequence <= acked)
                 count++;
             s_sent_drop (self, count);
+            if ((data [9] & ACK_GAP) && self->sent_count)
+                s_retransmit (self, now);
             s_flush_pending (self, now);
         }
         //  Unknown control messages are ignored, for later extensions
         return 0;
     }
-    zmsg_t *msg = s_decode_frames (data, size);
+    if (size < SEQUENCE_BYTES) {
+        s_event (self, "REFUSED", "message has no sequence number");
+        return -1;
+    }
+    uint64_t sequence = s_get_uint64 (data);
+    if (sequence != self->recv_sequence + 1) {
+        //  A duplicate (our ACK was lost) is dropped; so is anything after
+        //  a gap, which the sender resends in order once told. One gap
+        //  ACK per retransmit time-out is enough.
+        if (sequence > self->recv_sequence + 1
+        &&  now - self->gap_acked >= self->config.retransmit) {
+            self->gap_acked = now;
+            s_send_ack (self, now, ACK_GAP);
+        }
+        else
+        if (sequence <= self->recv_sequence)
+            self->recv_unacked++;   //  Acknowledge again on the next tick
+        return 0;
+    }
+    zmsg_t *msg = s_decode_frames (data + SEQUENCE_BYTES,
+                                   size - SEQUENCE_BYTES);
     if (!msg) {
         s_event (self, "REFUSED", "message frames do not add up");
         return -1;
     }
+    self->recv_sequence = sequence;
     self->io.deliver (self->arg, &msg);
     zmsg_destroy (&msg);
     if (++self->recv_unacked >= self->config.ack_every)
-        s_send_ack (self, now);
+        s_send_ack (self, now, 0);
     return 0;
 }
 
@@ -685,7 +755,11 @@ curve_session_tick (curve_session_t *self, int64_t now)
                 break;
             }
             if (self->recv_unacked)
-                s_send_ack (self, now);
+                s_send_ack (self, now, 0);
+            //  Not acknowledged in time: lost on the way, send again
+            if (self->sent_count
+            &&  now - s_sent_at (self, 0)->sent_at >= self->config.retransmit)
+                s_retransmit (self, now);
             if (!self->is_server
             &&  now - self->last_output >= self->config.heartbeat_interval) {
                 uint8_t ping = CONTROL_PING;
@@ -1074,6 +1148,55 @@ curve_session_test (bool verbose)
     s_test_run (&client_end, client, &server_end, server, now);
     assert (curve_session_backlog (client) == 0);
 
+    //  The network loses a message: the next one shows the gap, the
+    //  receiver says so at once, the sender resends in order, and each
+    //  message is delivered once
+    for (int number = 200; number <= 203; number++) {
+        msg = s_test_msg (number);
+        assert (curve_session_send (client, &msg, now) == 0);
+    }
+    zframe_t *first = (zframe_t *) zlist_pop (client_end.wire);
+    zframe_t *dropped = (zframe_t *) zlist_pop (client_end.wire);
+    zframe_destroy (&dropped);
+    zlist_push (client_end.wire, first);
+    s_test_run (&client_end, client, &server_end, server, now);
+    s_test_expect (&server_end, 200, 203);
+    curve_session_tick (server, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_backlog (client) == 0);
+    //  The ACK is lost: after the retransmit time-out the sender tries
+    //  again; the receiver drops the duplicate and acknowledges again
+    msg = s_test_msg (204);
+    assert (curve_session_send (client, &msg, now) == 0);
+    s_test_run (&client_end, client, &server_end, NULL, now);
+    //  (run above dropped what the client sent; deliver it by hand)
+    msg = s_test_msg (204);
+    assert (curve_session_backlog (client) == 1);
+    zmsg_destroy (&msg);
+    now += config.retransmit;
+    curve_session_tick (client, now);       //  Sent again
+    zframe_t *resent;
+    while ((resent = (zframe_t *) zlist_pop (client_end.wire))) {
+        curve_session_input (server, resent, now);
+        zframe_destroy (&resent);
+    }
+    s_test_expect (&server_end, 204, 204);
+    curve_session_tick (server, now);
+    zframe_t *ack;
+    int acks = 0;
+    while ((ack = (zframe_t *) zlist_pop (server_end.wire))) {
+        zframe_destroy (&ack);          //  Lost on the way back
+        acks++;
+    }
+    assert (acks > 0);
+    now += config.retransmit;
+    curve_session_tick (client, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    curve_session_tick (server, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (zlist_size (server_end.delivered) == 0);    //  Not twice
+    assert (curve_session_backlog (client) == 0);
+
     //  A garbage frame or a replay is refused; the session goes on
     zframe_t *garbage = zframe_new ("\x07MESSAGE garbage garbage garbage!!", 33);
     assert (curve_session_input (server, garbage, now) == -1);
@@ -1089,6 +1212,9 @@ curve_session_test (bool verbose)
     s_test_expect (&server_end, 41, 41);
 
     //  Heartbeat: a quiet client pings; the server's ACK keeps it alive
+    curve_session_tick (server, now);       //  Acknowledge 41
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_backlog (client) == 0);
     now += config.heartbeat_interval;
     curve_session_tick (client, now);
     assert (zlist_size (client_end.wire) == 1);

@@ -42,6 +42,7 @@ typedef struct {
     size_t queue_limit;             //  Messages waiting to be sent
     size_t window;                  //  Messages sent and not acknowledged
     size_t ack_every;               //  Acknowledge after this many
+    int retransmit;                 //  ms before unacknowledged go again
     size_t metadata_max;            //  Largest peer metadata accepted
 } curve_session_config_t;
 
