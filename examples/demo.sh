@@ -2,8 +2,10 @@
 #   The README's demo command. Builds curve (installing missing Debian
 #   packages when run as root) and runs the main demo.
 #   Until the encrypted chat through a broker lands, the demo is
-#   examples/raw: a CurveZMQ handshake and encrypted echo over plain
-#   libzmq DEALER/ROUTER sockets, with the codec doing all the security.
+#   examples/hello: keys made with curve_cert, a curve_server behind
+#   zauth with a directory of authorised client keys (Ironhouse), an
+#   encrypted exchange, and the same client refused once its key is
+#   removed.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,5 @@ if [ -n "$missing" ]; then
 fi
 
 cmake -S . -B build >/dev/null
-cmake --build build -j "$(nproc)" --target raw_demo >/dev/null
-echo "== examples/raw: CurveZMQ over plain libzmq DEALER/ROUTER"
-build/examples/raw/raw_demo
+cmake --build build -j "$(nproc)" --target hello >/dev/null
+build/examples/hello/hello
