@@ -37,7 +37,10 @@ extern "C" {
 //      HANDSHAKE-FAILED <reason>     an attempt failed; another follows
 //      REJECTED <reason>             the server sent ERROR: the client
 //                                    gives up (RFC 26: do not retry)
-//      DISCONNECTED <reason>         the session was lost; reconnecting
+//      DISCONNECTED <reason>         the server is silent (the session is
+//                                    kept and retried), or lost the
+//                                    session (a new handshake follows)
+//      RECONNECTED <detail>          the server answers again
 //      LOST <detail>                 messages whose delivery is unknown
 //      REFUSED <reason>              a forged or replayed message dropped
 //  The monitor never blocks the client: if nobody reads it, events beyond

@@ -19,10 +19,11 @@
     and receives never wait for the actor: they are plain PAIR messages.
 
     The actor never blocks: every socket it writes to has a zero send
-    time-out; a frame the DEALER cannot take now waits in 'stalled', a
-    message the application has not taken waits in 'inbox', and while
-    either is non-empty the actor stops reading the other side, so pressure
-    travels back to the sender instead of memory growing.
+    time-out. A frame the DEALER cannot take now is dropped (the session
+    sends again whatever is not acknowledged); a message the application
+    has not taken waits in 'inbox', and while it is non-empty the actor
+    stops reading the network, so pressure travels back to the sender
+    instead of memory growing.
 
     Each handshake attempt uses a fresh DEALER, so that nothing queued for
     an earlier attempt (a stale HELLO, MESSAGEs for a dead session) reaches
@@ -65,7 +66,6 @@ typedef struct {
     zhashx_t *metadata;             //  Our metadata for INITIATE
     curve_session_config_t config;  //  Session settings
     curve_session_t *session;       //  The session, once connected
-    zlist_t *stalled;               //  Frames the DEALER could not take
     zlist_t *inbox;                 //  Messages the app has not taken
     bool data_reading;              //  Reading the data pipe
     bool net_reading;               //  Reading the DEALER
@@ -101,15 +101,14 @@ curve_send_dontwait (zmsg_t **msg_p, zsock_t *sock)
 //  --------------------------------------------------------------------------
 //  Session callbacks
 
+//  Send or drop: a frame the DEALER cannot take now (high-water mark) is
+//  dropped, and the session sends it again later if it matters
 static void
 s_io_send (void *arg, zframe_t **frame_p)
 {
     actor_t *self = (actor_t *) arg;
-    if (zlist_size (self->stalled) == 0
-    &&  zframe_send (frame_p, self->dealer, ZFRAME_DONTWAIT) == 0)
-        return;
-    zlist_append (self->stalled, *frame_p);
-    *frame_p = NULL;
+    if (zframe_send (frame_p, self->dealer, ZFRAME_DONTWAIT))
+        zframe_destroy (frame_p);
 }
 
 static void
@@ -147,9 +146,6 @@ s_io_restart (void *arg)
         zloop_reader_end (self->loop, self->dealer);
         zlist_append (self->graveyard, self->dealer);
     }
-    zframe_t *frame;
-    while ((frame = (zframe_t *) zlist_pop (self->stalled)))
-        zframe_destroy (&frame);
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);
     zsock_set_sndtimeo (self->dealer, 0);
@@ -175,7 +171,6 @@ static void
 s_update_readers (actor_t *self)
 {
     bool want_data = self->session
-                  && zlist_size (self->stalled) == 0
                   && curve_session_writable (self->session);
     if (want_data && !self->data_reading)
         zloop_reader (self->loop, self->data, s_data_handler, self);
@@ -194,14 +189,8 @@ s_update_readers (actor_t *self)
 }
 
 static void
-s_flush_queues (actor_t *self)
+s_flush_inbox (actor_t *self)
 {
-    zframe_t *frame;
-    while ((frame = (zframe_t *) zlist_first (self->stalled))) {
-        if (zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT))
-            break;
-        zlist_pop (self->stalled);
-    }
     zmsg_t *msg;
     while ((msg = (zmsg_t *) zlist_first (self->inbox))) {
         if (curve_send_dontwait (&msg, self->data))
@@ -220,8 +209,7 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
     actor_t *self = (actor_t *) arg;
     int64_t now = zclock_mono ();
     //  Drain what the application sent, as far as the session takes it
-    while (curve_session_writable (self->session)
-       &&  zlist_size (self->stalled) == 0) {
+    while (curve_session_writable (self->session)) {
         zmsg_t *msg = zmsg_recv (self->data);
         if (!msg)
             break;
@@ -259,7 +247,7 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
     actor_t *self = (actor_t *) arg;
     if (self->session)
         curve_session_tick (self->session, zclock_mono ());
-    s_flush_queues (self);
+    s_flush_inbox (self);
     zsock_t *old;
     while ((old = (zsock_t *) zlist_pop (self->graveyard)))
         zsock_destroy (&old);
@@ -376,7 +364,6 @@ s_actor (zsock_t *pipe, void *args)
     (void) rc;
     self->loop = zloop_new ();
     self->graveyard = zlist_new ();
-    self->stalled = zlist_new ();
     self->inbox = zlist_new ();
     self->metadata = zhashx_new ();
     assert (self->data && self->monitor && self->loop);
@@ -404,10 +391,6 @@ s_actor (zsock_t *pipe, void *args)
     while ((old = (zsock_t *) zlist_pop (self->graveyard)))
         zsock_destroy (&old);
     zlist_destroy (&self->graveyard);
-    zframe_t *frame;
-    while ((frame = (zframe_t *) zlist_pop (self->stalled)))
-        zframe_destroy (&frame);
-    zlist_destroy (&self->stalled);
     zmsg_t *msg;
     while ((msg = (zmsg_t *) zlist_pop (self->inbox)))
         zmsg_destroy (&msg);

@@ -93,6 +93,10 @@ struct _curve_session_t {
     uint64_t send_sequence;         //  Sequence number of the next message
     uint64_t recv_sequence;         //  Last sequence delivered in order
     int64_t gap_acked;              //  When we last sent a gap ACK
+    int rto;                        //  Current retransmit time-out, ms
+    bool silent;                    //  Peer silent past heartbeat_timeout
+    uint64_t ping_nonce;            //  Nonce of our last PING
+    uint8_t ping_mac [MAC_BYTES];   //  And its MAC, to match a RESET
 };
 
 
@@ -110,6 +114,7 @@ curve_session_config_default (curve_session_config_t *config)
     config->window = 4096;
     config->ack_every = 128;
     config->retransmit = 1000;
+    config->peer_mode = false;
     config->metadata_max = CURVE_METADATA_MAX_DEFAULT;
 }
 
@@ -169,7 +174,8 @@ s_flush_command (curve_session_t *self, int64_t now)
     }
 }
 
-//  Encrypt a control message and send it
+//  Encrypt a control message and send it. A PING's nonce and MAC are
+//  kept: a RESET that echoes them is one we can believe came back.
 static void
 s_send_control (curve_session_t *self, const uint8_t *body, size_t size,
                 int64_t now)
@@ -178,9 +184,15 @@ s_send_control (curve_session_t *self, const uint8_t *body, size_t size,
     zframe_t *frame = zframe_new (NULL, wire_size);
     if (!frame)
         return;
+    uint8_t *wire = zframe_data (frame);
     if (curve_codec_encode (self->codec, body, size, CURVE_FLAG_COMMAND,
-                            zframe_data (frame), wire_size) == 0)
+                            wire, wire_size) == 0) {
+        if (body [0] == CONTROL_PING) {
+            self->ping_nonce = s_get_uint64 (wire + MESSAGE_NONCE_AT);
+            memcpy (self->ping_mac, wire + MESSAGE_MAC_AT, MAC_BYTES);
+        }
         s_send_frame (self, &frame, now);
+    }
     zframe_destroy (&frame);
 }
 
@@ -389,6 +401,7 @@ s_new (const uint8_t *public_key, const uint8_t *secret_key,
     self->arg = arg;
     self->pending = zlist_new ();
     self->send_sequence = 1;
+    self->rto = self->config.retransmit;
     self->last_input = now;
     self->last_output = now;
     self->deadline = now + self->config.handshake_timeout;
@@ -433,6 +446,9 @@ s_client_start (curve_session_t *self, int64_t now)
     self->recv_unacked = 0;
     self->recv_sequence = 0;
     self->send_sequence = 1;
+    self->rto = self->config.retransmit;
+    self->silent = false;
+    self->ping_nonce = 0;
     s_flush_command (self, now);
     return 0;
 }
@@ -562,17 +578,25 @@ s_on_handshake_failed (curve_session_t *self, size_t input_size, int64_t now)
 static void
 s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
 {
+    //  Believe it only if it echoes a MESSAGE we sent and have not seen
+    //  acknowledged (data, or our last PING)
     uint64_t nonce = s_get_uint64 (data + 6);
-    size_t index;
-    for (index = 0; index < self->sent_count; index++) {
+    bool known = self->ping_nonce == nonce
+              && sodium_memcmp (self->ping_mac, data + 14, MAC_BYTES) == 0;
+    for (size_t index = 0; index < self->sent_count && !known; index++) {
         sent_t *entry = s_sent_at (self, index);
-        if (entry->nonce == nonce
-        &&  sodium_memcmp (entry->mac, data + 14, MAC_BYTES) == 0)
-            break;
+        known = entry->nonce == nonce
+             && sodium_memcmp (entry->mac, data + 14, MAC_BYTES) == 0;
     }
-    if (index == self->sent_count)
-        return;                     //  Not one of ours now: ignore it
-    s_lose_sent (self, index, "the server lost the session");
+    if (!known)
+        return;                     //  Stale, or not ours: ignore it
+    //  Messages last sent before that one may have reached the peer before
+    //  it lost the session; from that one on, none did. (The ring is in
+    //  nonce order: resends go out in order, after earlier sends.)
+    size_t index = 0;
+    while (index < self->sent_count && s_sent_at (self, index)->nonce < nonce)
+        index++;
+    s_lose_sent (self, index, "the peer lost the session");
     //  Back to the front of the queue, in order
     for (size_t back = self->sent_count; back > 0; back--) {
         sent_t *entry = s_sent_at (self, back - 1);
@@ -580,7 +604,13 @@ s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
         entry->msg = NULL;
     }
     s_sent_drop (self, self->sent_count);
-    s_event (self, "DISCONNECTED", "the server lost the session");
+    s_event (self, "DISCONNECTED", "the peer lost the session");
+    if (self->is_server) {
+        //  Peers: the side that answered becomes the side that asks
+        memcpy (self->server_key, curve_codec_peer_key (self->codec),
+                CURVE_KEY_BYTES);
+        self->is_server = false;
+    }
     s_client_start (self, now);
 }
 
@@ -600,6 +630,10 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
         return -1;
     }
     self->last_input = now;
+    if (self->silent) {
+        self->silent = false;
+        s_event (self, "RECONNECTED", "the peer answers again");
+    }
     if (flags & CURVE_FLAG_COMMAND) {
         if (size == 1 && data [0] == CONTROL_PING)
             s_send_ack (self, now, 0);
@@ -611,6 +645,8 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
                &&  s_sent_at (self, count)->sequence <= acked)
                 count++;
             s_sent_drop (self, count);
+            if (count)
+                self->rto = self->config.retransmit;
             if ((data [9] & ACK_GAP) && self->sent_count)
                 s_retransmit (self, now);
             s_flush_pending (self, now);
@@ -660,7 +696,7 @@ curve_session_input (curve_session_t *self, zframe_t *frame, int64_t now)
     size_t size = zframe_size (frame);
     //  RESET is not part of CurveZMQ: it matters only to a ready client,
     //  and must not upset a handshake in progress
-    if (!self->is_server && size == RESET_BYTES
+    if ((!self->is_server || self->config.peer_mode) && size == RESET_BYTES
     &&  memcmp (data, RESET_NAME, 6) == 0) {
         if (self->phase == CURVE_SESSION_READY)
             s_on_reset (self, data, now);
@@ -745,21 +781,25 @@ curve_session_tick (curve_session_t *self, int64_t now)
                 s_client_start (self, now);
             break;
         case CURVE_SESSION_READY:
-            if (!self->is_server
+            //  A silent peer is reported once; the session stays, so that
+            //  when the peer (or a broker on the way) is back, whatever it
+            //  missed is sent again; a peer that lost the session says so
+            //  with RESET
+            if (!self->is_server && !self->silent
             &&  now - self->last_input >= self->config.heartbeat_timeout) {
-                s_event (self, "DISCONNECTED", "no traffic from the server "
+                self->silent = true;
+                s_event (self, "DISCONNECTED", "no traffic from the peer "
                          "for %d ms", self->config.heartbeat_timeout);
-                s_lose_sent (self, self->sent_count,
-                             "the server stopped answering");
-                s_client_start (self, now);
-                break;
             }
             if (self->recv_unacked)
                 s_send_ack (self, now, 0);
-            //  Not acknowledged in time: lost on the way, send again
+            //  Not acknowledged in time: lost on the way, send again, less
+            //  and less often while nothing comes back
             if (self->sent_count
-            &&  now - s_sent_at (self, 0)->sent_at >= self->config.retransmit)
+            &&  now - s_sent_at (self, 0)->sent_at >= self->rto) {
                 s_retransmit (self, now);
+                self->rto = self->rto < 30000? self->rto * 2: 30000;
+            }
             if (!self->is_server
             &&  now - self->last_output >= self->config.heartbeat_interval) {
                 uint8_t ping = CONTROL_PING;
@@ -1263,15 +1303,43 @@ curve_session_test (bool verbose)
     assert (s_test_events (&client_end, "RECONNECTED") == 1);
     s_test_expect (&server_end, 42, 45);
 
-    //  The server goes silent: the client reports it and reports what it
-    //  cannot vouch for as LOST, then handshakes again
+    //  The server goes silent (a broker on the way is down): the client
+    //  reports it once and keeps the session; when traffic flows again,
+    //  what was lost meanwhile is sent again and arrives once
     msg = s_test_msg (46);
     assert (curve_session_send (client, &msg, now) == 0);
     s_test_run (&client_end, client, &server_end, NULL, now);
     now += config.heartbeat_timeout;
     curve_session_tick (client, now);
     assert (s_test_events (&client_end, "DISCONNECTED") == 2);
-    assert (s_test_events (&client_end, "LOST 1 message") == 1);
+    assert (s_test_events (&client_end, "LOST") == 0);
+    assert (curve_session_phase (client) == CURVE_SESSION_READY);
+    s_test_run (&client_end, client, &server_end, NULL, now);
+    now += config.retransmit * 2;
+    curve_session_tick (client, now);       //  46 again
+    s_test_run (&client_end, client, &server_end, server, now);
+    s_test_expect (&server_end, 46, 46);
+    curve_session_tick (server, now);       //  Its ACK
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (s_test_events (&client_end, "RECONNECTED") == 2);
+
+    //  The server dies and a new one starts: the client's next PING meets
+    //  RESET, and the client handshakes again at once
+    curve_session_tick (server, now);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_backlog (client) == 0);
+    curve_session_destroy (&server);
+    server = curve_session_new_server (server_public, server_secret, NULL,
+                                       &config, &io, &server_end, now);
+    now += config.heartbeat_interval;
+    curve_session_tick (client, now);
+    frame = (zframe_t *) zlist_pop (client_end.wire);
+    assert (frame);
+    zframe_t *reset = curve_session_reset_for (frame);
+    zframe_destroy (&frame);
+    assert (curve_session_input (client, reset, now) == 0);
+    zframe_destroy (&reset);
+    assert (s_test_events (&client_end, "DISCONNECTED") == 3);
     assert (curve_session_phase (client) == CURVE_SESSION_HANDSHAKE);
     //  No answer to HELLO: the handshake times out and starts again
     s_test_run (&client_end, client, &server_end, NULL, now);
@@ -1279,9 +1347,6 @@ curve_session_test (bool verbose)
     curve_session_tick (client, now);
     assert (s_test_events (&client_end, "HANDSHAKE-FAILED") == 1);
     assert (client_end.restarts == 4);
-    curve_session_destroy (&server);
-    server = curve_session_new_server (server_public, server_secret, NULL,
-                                       &config, &io, &server_end, now);
     s_test_run (&client_end, client, &server_end, server, now);
     assert (curve_session_deny (server, "No access") == 0);
     s_test_run (&client_end, client, &server_end, server, now);

@@ -23,7 +23,9 @@ typedef struct _curve_session_t curve_session_t;
 
 //  What a session tells its owner
 typedef struct {
-    //  Send one frame (a CurveZMQ command) to the peer. Takes ownership.
+    //  Send one frame (a CurveZMQ command) to the peer, or drop it if the
+    //  transport cannot take it now (never queue: the session sends again
+    //  what matters). Takes ownership.
     void (*send) (void *arg, zframe_t **frame_p);
     //  Deliver one decrypted application message. Takes ownership.
     void (*deliver) (void *arg, zmsg_t **msg_p);
@@ -43,6 +45,8 @@ typedef struct {
     size_t window;                  //  Messages sent and not acknowledged
     size_t ack_every;               //  Acknowledge after this many
     int retransmit;                 //  ms before unacknowledged go again
+    bool peer_mode;                 //  Peers: a RESET may turn a server
+                                    //  session into a client one
     size_t metadata_max;            //  Largest peer metadata accepted
 } curve_session_config_t;
 
