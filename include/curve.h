@@ -54,6 +54,7 @@
 #   include "curve_cert.h"
 #   include "curve_client.h"
 #   include "curve_server.h"
+#   include "curve_peer.h"
 #endif
 
 #endif

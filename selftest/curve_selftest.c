@@ -29,6 +29,7 @@ all_tests [] = {
     { "curve_session", curve_session_test },
     { "curve_client", curve_client_test },
     { "curve_server", curve_server_test },
+    { "curve_peer", curve_peer_test },
 #endif
     { NULL, NULL }                  //  Sentinel
 };

@@ -731,6 +731,15 @@ curve_session_input (curve_session_t *self, zframe_t *frame, int64_t now)
 //  --------------------------------------------------------------------------
 //  Output from the application
 
+zlist_t *
+curve_session_take_pending (curve_session_t *self)
+{
+    assert (self);
+    zlist_t *pending = self->pending;
+    self->pending = zlist_new ();
+    return pending;
+}
+
 bool
 curve_session_writable (curve_session_t *self)
 {

@@ -104,6 +104,12 @@ int
 int
     curve_session_send (curve_session_t *self, zmsg_t **msg_p, int64_t now);
 
+//  Take the messages still waiting to be sent (not those sent and
+//  unacknowledged), to hand them to another session. Caller owns the
+//  list (of zmsg_t) and must destroy it.
+zlist_t *
+    curve_session_take_pending (curve_session_t *self);
+
 //  True if curve_session_send would accept a message now
 bool
     curve_session_writable (curve_session_t *self);
