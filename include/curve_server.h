@@ -131,6 +131,17 @@ CURVE_EXPORT char *
 CURVE_EXPORT size_t
     curve_server_clients (curve_server_t *self);
 
+//  Put an ordinary czmq actor behind this server: every client message
+//  goes to the actor's pipe as [routing][frames...], and whatever the
+//  actor sends back as [routing][frames...] goes to that client,
+//  encrypted. The actor needs no change: it sees plain zmsg, with the
+//  client's identity (key) in the routing frame. From this call on the
+//  actor's pipe belongs to the server: do not send to it or read from it,
+//  and destroy the server before the actor. Returns -1 if an actor is
+//  already attached.
+CURVE_EXPORT int
+    curve_server_attach (curve_server_t *self, zactor_t *actor);
+
 //  The socket messages arrive on, for zpoller or zloop. Borrowed.
 CURVE_EXPORT zsock_t *
     curve_server_sock (curve_server_t *self);

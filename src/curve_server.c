@@ -61,6 +61,8 @@ typedef struct {
 struct _server_t {
     zsock_t *pipe;                  //  Commands from the application
     zsock_t *data;                  //  Messages to and from the app
+    zsock_t *app;                   //  Where client messages go: data,
+                                    //  or an attached actor's pipe
     zsock_t *monitor;               //  Events to the application
     zloop_t *loop;                  //  Reactor
     zsock_t *router;                //  Toward the clients
@@ -253,7 +255,7 @@ s_io_deliver (void *arg, zmsg_t **msg_p)
     server_t *self = client->server;
     zmsg_pushstr (*msg_p, client->routing);
     if (zlist_size (self->inbox) == 0
-    &&  curve_send_dontwait (msg_p, self->data) == 0)
+    &&  curve_send_dontwait (msg_p, self->app) == 0)
         return;
     zlist_append (self->inbox, *msg_p);
     *msg_p = NULL;
@@ -554,7 +556,7 @@ s_net_handler (zloop_t *loop, zsock_t *reader, void *arg)
 
 
 //  --------------------------------------------------------------------------
-//  Input from the application: [routing][frames...]
+//  Input from the application (or an attached actor): [routing][frames...]
 
 static int
 s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
@@ -562,7 +564,7 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
     server_t *self = (server_t *) arg;
     int64_t now = zclock_mono ();
     zmsg_t *msg;
-    while ((msg = zmsg_recv (self->data))) {
+    while ((msg = zmsg_recv (reader))) {
         char *routing = zmsg_popstr (msg);
         client_t *client = routing?
             (client_t *) zhashx_lookup (self->routes, routing): NULL;
@@ -637,7 +639,7 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
     //  Hand over what the application has not taken yet
     zmsg_t *msg;
     while ((msg = (zmsg_t *) zlist_first (self->inbox))) {
-        if (curve_send_dontwait (&msg, self->data))
+        if (curve_send_dontwait (&msg, self->app))
             break;
         zlist_pop (self->inbox);
     }
@@ -715,6 +717,21 @@ s_pipe_handler (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     else
+    if (streq (command, "ATTACH")) {
+        //  From now on the actor's pipe is ours: client messages go to it
+        //  and its replies go to the clients
+        void *pointer = NULL;
+        if (first && sscanf (first, "%p", &pointer) == 1 && pointer
+        &&  self->app == self->data) {
+            self->app = (zsock_t *) pointer;
+            zsock_set_sndtimeo (self->app, 0);
+            zsock_set_rcvtimeo (self->app, 0);
+            zloop_reader (self->loop, self->app, s_data_handler, self);
+        }
+        else
+            rc = -1;
+    }
+    else
     if (streq (command, "METADATA"))
         zhashx_update (self->metadata, first, second);
     else
@@ -783,6 +800,7 @@ s_actor (zsock_t *pipe, void *args)
     rc = zsock_connect (self->monitor, "%s", shared->monitor_endpoint);
     assert (rc == 0);
     (void) rc;
+    self->app = self->data;
     zsock_set_sndtimeo (self->data, 0);
     zsock_set_rcvtimeo (self->data, 0);
     zsock_set_sndtimeo (self->monitor, 0);
@@ -1042,6 +1060,16 @@ curve_server_clients (curve_server_t *self)
     return (size_t) count;
 }
 
+int
+curve_server_attach (curve_server_t *self, zactor_t *actor)
+{
+    assert (self && actor);
+    char pointer [32];
+    snprintf (pointer, sizeof pointer, "%p", (void *) zactor_sock (actor));
+    zstr_sendx (self->actor, "ATTACH", pointer, NULL);
+    return zsock_wait (self->actor) == 0? 0: -1;
+}
+
 zsock_t *
 curve_server_sock (curve_server_t *self)
 {
@@ -1132,6 +1160,24 @@ s_client_for (zcert_t *cert, const char *endpoint, zcert_t *server_cert)
     assert (curve_client_connect (client, endpoint,
                                   zcert_public_txt (server_cert)) == 0);
     return client;
+}
+
+//  An ordinary actor for curve_server_attach: answers [client][text]
+//  with [client][client][text], so the test sees what identity it got
+static void
+s_echo_actor (zsock_t *pipe, void *args)
+{
+    zsock_signal (pipe, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv (pipe))) {
+        if (zframe_streq (zmsg_first (msg), "$TERM")) {
+            zmsg_destroy (&msg);
+            break;
+        }
+        zmsg_pushmem (msg, zframe_data (zmsg_first (msg)),
+                      zframe_size (zmsg_first (msg)));
+        zmsg_send (&msg, pipe);
+    }
 }
 
 //  A fake ZAP handler on a ROUTER: answer one request with the given
@@ -1437,6 +1483,30 @@ curve_server_test (bool verbose)
     zsock_destroy (&capture);
     zstr_free (&frontend);
     zstr_free (&backend);
+
+    //  An ordinary actor behind the server, in one call: it gets each
+    //  client's messages with the client's identity first
+    zactor_t *echo = zactor_new (s_echo_actor, NULL);
+    server = curve_server_new (server_cert);
+    assert (curve_server_attach (server, echo) == 0);
+    assert (curve_server_attach (server, echo) == -1);
+    assert (curve_server_bind (server, "tcp://127.0.0.1:*") > 0);
+    char *attached = curve_server_endpoint (server);
+    client = s_client_for (client_cert, attached, server_cert);
+    msg = zmsg_new ();
+    zmsg_addstr (msg, "ping");
+    assert (curve_client_send (client, &msg) == 0);
+    msg = s_recv_within (curve_client_sock (client), 10000);
+    assert (msg && zmsg_size (msg) == 2);
+    char *seen = zmsg_popstr (msg);
+    assert (strncmp (seen, zcert_public_txt (client_cert), 40) == 0);
+    assert (zframe_streq (zmsg_first (msg), "ping"));
+    zstr_free (&seen);
+    zmsg_destroy (&msg);
+    curve_client_destroy (&client);
+    curve_server_destroy (&server);
+    zactor_destroy (&echo);
+    zstr_free (&attached);
 
     //  Limits: HELLOs beyond max_pending are dropped without a session;
     //  unfinished handshakes expire and free their places; clients beyond
