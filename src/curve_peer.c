@@ -230,6 +230,15 @@ s_input (actor_t *self, remote_t *remote, zframe_t *frame, int64_t now)
                     && memcmp (zframe_data (frame), "\x08INITIATE", 9) == 0;
     curve_session_t *session = remote->session;
 
+    //  A command sent twice is answered again by the session that took it
+    if (remote->candidate && curve_session_is_repeat (remote->candidate, frame)) {
+        curve_session_input (remote->candidate, frame, now);
+        return;
+    }
+    if (is_hello && session && curve_session_is_repeat (session, frame)) {
+        curve_session_input (session, frame, now);
+        return;
+    }
     if (is_hello) {
         bool handshaking = session
             && curve_session_phase (session) == CURVE_SESSION_HANDSHAKE
@@ -951,8 +960,15 @@ s_attack (zsock_t *router, curve_peer_t *sender, curve_peer_t *receiver,
     ||  streq (attack, "inject")) {
         zmsg_t *bad = zmsg_dup (caught [0]);
         zframe_t *blob = zmsg_last (bad);
-        if (streq (attack, "truncate"))
-            zframe_reset (blob, zframe_data (blob), zframe_size (blob) - 5);
+        if (streq (attack, "truncate")) {
+            //  (zframe_reset frees the old data: copy it out first)
+            size_t size = zframe_size (blob) - 5;
+            uint8_t *cut = (uint8_t *) malloc (size);
+            assert (cut);
+            memcpy (cut, zframe_data (blob), size);
+            zframe_reset (blob, cut, size);
+            free (cut);
+        }
         else
         if (streq (attack, "flip"))
             zframe_data (blob) [zframe_size (blob) / 2] ^= 0x20;

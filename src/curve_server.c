@@ -488,7 +488,8 @@ s_net_input (server_t *self, zmsg_t *msg, int64_t now)
     bool is_hello = zframe_size (command) == CURVE_HELLO_BYTES
                  && memcmp (zframe_data (command), "\x05HELLO", 6) == 0;
     client_t *client = (client_t *) zhashx_lookup (self->clients, &key);
-    if (client && is_hello) {
+    if (client && is_hello
+    &&  !curve_session_is_repeat (client->session, command)) {
         //  The client started again on the same connection
         s_client_remove (client);
         client = NULL;

@@ -95,6 +95,9 @@ struct _curve_session_t {
     int64_t gap_acked;              //  When we last sent a gap ACK
     int rto;                        //  Current retransmit time-out, ms
     bool silent;                    //  Peer silent past heartbeat_timeout
+    zframe_t *last_command;         //  Last handshake command we sent
+    uint8_t last_input_hash [32];   //  Hash of the last handshake command
+    bool have_last_input;           //  we processed (to spot repeats)
     uint64_t ping_nonce;            //  Nonce of our last PING
     uint8_t ping_mac [MAC_BYTES];   //  And its MAC, to match a RESET
 };
@@ -162,16 +165,40 @@ s_send_frame (curve_session_t *self, zframe_t **frame_p, int64_t now)
 }
 
 //  Send the codec's pending handshake command, if any
+//  Send the codec's pending handshake command, if any, keeping a copy: a
+//  lost command is sent again, and a repeated one is answered again
 static void
 s_flush_command (curve_session_t *self, int64_t now)
 {
     size_t size;
     const uint8_t *data = curve_codec_send_buf (self->codec, &size);
     if (data) {
-        zframe_t *frame = zframe_new (data, size);
+        zframe_destroy (&self->last_command);
+        self->last_command = zframe_new (data, size);
+        zframe_t *frame = zframe_dup (self->last_command);
         curve_codec_send_ack (self->codec);
         s_send_frame (self, &frame, now);
     }
+}
+
+static void
+s_hash_frame (zframe_t *frame, uint8_t *hash)
+{
+    crypto_generichash (hash, 32, zframe_data (frame), zframe_size (frame),
+                        NULL, 0);
+}
+
+bool
+curve_session_is_repeat (curve_session_t *self, zframe_t *frame)
+{
+    assert (self);
+    if (!self->have_last_input
+    ||  (zframe_size (frame) >= 8
+    &&   memcmp (zframe_data (frame), "\x07MESSAGE", 8) == 0))
+        return false;
+    uint8_t hash [32];
+    s_hash_frame (frame, hash);
+    return sodium_memcmp (hash, self->last_input_hash, sizeof hash) == 0;
 }
 
 //  Encrypt a control message and send it. A PING's nonce and MAC are
@@ -449,6 +476,7 @@ s_client_start (curve_session_t *self, int64_t now)
     self->rto = self->config.retransmit;
     self->silent = false;
     self->ping_nonce = 0;
+    self->have_last_input = false;
     s_flush_command (self, now);
     return 0;
 }
@@ -507,6 +535,7 @@ curve_session_destroy (curve_session_t **self_p)
         zlist_destroy (&self->pending);
     }
     free (self->sent);
+    zframe_destroy (&self->last_command);
     zhashx_destroy (&self->properties);
     curve_codec_destroy (&self->codec);
     sodium_memzero (self->secret_key, sizeof self->secret_key);
@@ -702,6 +731,15 @@ curve_session_input (curve_session_t *self, zframe_t *frame, int64_t now)
             s_on_reset (self, data, now);
         return 0;
     }
+    //  A handshake command we have already processed (the peer resent it,
+    //  or the network doubled it) gets our answer again, and no more
+    if (curve_session_is_repeat (self, frame)) {
+        if (self->last_command) {
+            zframe_t *again = zframe_dup (self->last_command);
+            s_send_frame (self, &again, now);
+        }
+        return 0;
+    }
     switch (self->phase) {
         case CURVE_SESSION_READY:
             return s_input_message (self, frame, now);
@@ -713,6 +751,11 @@ curve_session_input (curve_session_t *self, zframe_t *frame, int64_t now)
                 return -1;
             }
             self->last_input = now;
+            s_hash_frame (frame, self->last_input_hash);
+            self->have_last_input = true;
+            //  What we send now answers this command (maybe later: READY
+            //  waits for the verdict, and a repeat meanwhile gets nothing)
+            zframe_destroy (&self->last_command);
             s_flush_command (self, now);
             if (curve_codec_state (self->codec) & CURVE_CODEC_AUTH)
                 self->phase = CURVE_SESSION_AUTH;
@@ -783,6 +826,13 @@ curve_session_tick (curve_session_t *self, int64_t now)
                          "server within %d ms (is it running, behind the "
                          "right endpoint?)", self->config.handshake_timeout);
                 s_client_start (self, now);
+            }
+            else
+            if (!self->is_server && self->last_command
+            &&  now - self->last_output >= self->config.retransmit) {
+                //  HELLO or INITIATE lost on the way: the same bytes again
+                zframe_t *again = zframe_dup (self->last_command);
+                s_send_frame (self, &again, now);
             }
             break;
         case CURVE_SESSION_RETRY:
@@ -1364,6 +1414,42 @@ curve_session_test (bool verbose)
     msg = s_test_msg (47);
     assert (curve_session_send (client, &msg, now) == -1);
     zmsg_destroy (&msg);
+    curve_session_destroy (&client);
+    curve_session_destroy (&server);
+
+    //  A lost HELLO is sent again, and repeated commands are answered
+    //  again rather than taken as new ones
+    s_test_end_clear (&client_end);
+    s_test_end_clear (&server_end);
+    client = curve_session_new_client (client_public, client_secret,
+                                       server_public, NULL, &config, &io,
+                                       &client_end, now);
+    server = curve_session_new_server (server_public, server_secret, NULL,
+                                       &config, &io, &server_end, now);
+    zframe_t *hello = (zframe_t *) zlist_pop (client_end.wire);
+    now += config.retransmit;
+    curve_session_tick (client, now);
+    frame = (zframe_t *) zlist_pop (client_end.wire);
+    assert (frame && zframe_eq (frame, hello));
+    assert (curve_session_input (server, frame, now) == 0);
+    zframe_destroy (&frame);
+    assert (curve_session_is_repeat (server, hello));
+    assert (curve_session_input (server, hello, now) == 0);   //  Late copy
+    zframe_destroy (&hello);
+    zframe_t *welcome = (zframe_t *) zlist_pop (server_end.wire);
+    zframe_t *welcome_again = (zframe_t *) zlist_pop (server_end.wire);
+    assert (welcome && welcome_again && zframe_eq (welcome, welcome_again));
+    assert (curve_session_input (client, welcome, now) == 0);
+    assert (curve_session_input (client, welcome_again, now) == 0);
+    zframe_destroy (&welcome);
+    zframe_destroy (&welcome_again);
+    assert (zlist_size (client_end.wire) == 2);     //  INITIATE, twice
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (server) == CURVE_SESSION_AUTH);
+    assert (zlist_size (server_end.wire) == 0);     //  Nothing to repeat yet
+    assert (curve_session_allow (server, now) == 0);
+    s_test_run (&client_end, client, &server_end, server, now);
+    assert (curve_session_phase (client) == CURVE_SESSION_READY);
     curve_session_destroy (&client);
     curve_session_destroy (&server);
 

@@ -160,6 +160,11 @@ int64_t
 size_t
     curve_session_backlog (curve_session_t *self);
 
+//  True if the frame is the handshake command this session processed
+//  last (a repeat, to be answered again rather than taken as new).
+bool
+    curve_session_is_repeat (curve_session_t *self, zframe_t *frame);
+
 //  Build a RESET command for a MESSAGE that arrived for no session.
 //  Returns NULL if the frame is not a MESSAGE. Caller owns the result.
 zframe_t *
