@@ -37,8 +37,7 @@
 typedef struct {
     uint8_t public_key [CURVE_KEY_BYTES];   //  Client permanent keys
     uint8_t secret_key [CURVE_KEY_BYTES];
-    char data_endpoint [64];        //  Where the data pipe is bound
-    char monitor_endpoint [64];     //  Where the monitor pipe is bound
+    curve_pipes_t pipes;            //  Where the pipes are bound
     int rejected;                   //  Set (atomically) once rejected
 } shared_t;
 
@@ -72,30 +71,6 @@ typedef struct {
     bool verbose;                   //  Trace
     int tick;                       //  Timer interval, ms
 } actor_t;
-
-
-//  --------------------------------------------------------------------------
-//  Sending without blocking: a whole message or nothing. Once ZeroMQ takes
-//  the first frame of a message it takes the rest.
-
-int
-curve_send_dontwait (zmsg_t **msg_p, zsock_t *sock)
-{
-    zmsg_t *msg = *msg_p;
-    size_t count = zmsg_size (msg);
-    size_t index = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT;
-        if (++index < count)
-            flags |= ZFRAME_MORE;
-        if (zframe_send (&frame, sock, flags)) {
-            if (index == 1)
-                return -1;          //  Nothing sent; the caller keeps it
-        }
-    }
-    zmsg_destroy (msg_p);
-    return 0;
-}
 
 
 //  --------------------------------------------------------------------------
@@ -353,15 +328,7 @@ s_actor (zsock_t *pipe, void *args)
     assert (self);
     self->pipe = pipe;
     self->shared = (shared_t *) args;
-    self->data = zsock_new (ZMQ_PAIR);
-    self->monitor = zsock_new (ZMQ_PAIR);
-    assert (self->data && self->monitor);
-    int rc = zsock_connect (self->data, "%s", self->shared->data_endpoint);
-    assert (rc == 0);
-    (void) rc;
-    rc = zsock_connect (self->monitor, "%s", self->shared->monitor_endpoint);
-    assert (rc == 0);
-    (void) rc;
+    curve_pipes_connect (&self->shared->pipes, &self->data, &self->monitor);
     self->loop = zloop_new ();
     self->graveyard = zlist_new ();
     self->inbox = zlist_new ();
@@ -369,11 +336,6 @@ s_actor (zsock_t *pipe, void *args)
     assert (self->data && self->monitor && self->loop);
     zhashx_set_destructor (self->metadata, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (self->metadata, (zhashx_duplicator_fn *) strdup);
-    zsock_set_sndtimeo (self->data, 0);
-    zsock_set_rcvtimeo (self->data, 0);
-    zsock_set_sndtimeo (self->monitor, 0);
-    zsock_set_linger (self->data, 0);
-    zsock_set_linger (self->monitor, 0);
     curve_session_config_default (&self->config);
     zloop_reader (self->loop, pipe, s_pipe_handler, self);
     zloop_set_nonstop (self->loop, true);
@@ -424,17 +386,8 @@ curve_client_new (zcert_t *cert)
     memset (self->shared, 0, sizeof (shared_t));
     memcpy (self->shared->public_key, zcert_public_key (cert), CURVE_KEY_BYTES);
     memcpy (self->shared->secret_key, secret, CURVE_KEY_BYTES);
-    static int counter = 0;
-    int number = __atomic_add_fetch (&counter, 1, __ATOMIC_RELAXED);
-    snprintf (self->shared->data_endpoint, 64, "inproc://curve-client-%d-%d",
-              getpid (), number);
-    snprintf (self->shared->monitor_endpoint, 64,
-              "inproc://curve-client-monitor-%d-%d", getpid (), number);
-    self->data = zsock_new (ZMQ_PAIR);
-    self->monitor = zsock_new (ZMQ_PAIR);
-    if (self->data && self->monitor
-    &&  zsock_bind (self->data, "%s", self->shared->data_endpoint) == 0
-    &&  zsock_bind (self->monitor, "%s", self->shared->monitor_endpoint) == 0)
+    if (curve_pipes_bind (&self->shared->pipes, "client", &self->data,
+                          &self->monitor) == 0)
         self->actor = zactor_new (s_actor, self->shared);
     if (!self->actor)
         curve_client_destroy (&self);
@@ -482,10 +435,7 @@ curve_client_set_metadata (curve_client_t *self, const char *name,
 static void
 s_config (curve_client_t *self, const char *name, long value)
 {
-    char text [32];
-    snprintf (text, sizeof text, "%ld", value);
-    zstr_sendx (self->actor, "CONFIG", name, text, NULL);
-    zsock_wait (self->actor);
+    curve_actor_config (self->actor, name, value);
 }
 
 void
@@ -573,52 +523,6 @@ curve_client_monitor (curve_client_t *self)
 {
     assert (self);
     return self->monitor;
-}
-
-char *
-curve_monitor_wait (zsock_t *monitor, const char *names, int timeout,
-                    bool routed, char **routing_p, char **detail_p)
-{
-    int64_t deadline = timeout < 0? -1: zclock_mono () + timeout;
-    zpoller_t *poller = zpoller_new (monitor, NULL);
-    char *found = NULL;
-    while (!found) {
-        int wait = deadline < 0? -1: (int) (deadline - zclock_mono ());
-        if (deadline >= 0 && wait < 0)
-            break;
-        if (!zpoller_wait (poller, wait))
-            break;
-        zmsg_t *msg = zmsg_recv (monitor);
-        if (!msg)
-            break;
-        char *name = zmsg_popstr (msg);
-        //  Names match whole words of the '|' list
-        const char *at = names;
-        size_t length = name? strlen (name): 0;
-        while (name && (at = strstr (at, name))) {
-            bool start = at == names || at [-1] == '|';
-            bool end = at [length] == 0 || at [length] == '|';
-            if (start && end) {
-                found = name;
-                break;
-            }
-            at += length;
-        }
-        if (found) {
-            char *routing = routed? zmsg_popstr (msg): NULL;
-            if (routing_p)
-                *routing_p = routing;
-            else
-                zstr_free (&routing);
-            if (detail_p)
-                *detail_p = zmsg_popstr (msg);
-        }
-        else
-            zstr_free (&name);
-        zmsg_destroy (&msg);
-    }
-    zpoller_destroy (&poller);
-    return found;
 }
 
 char *

@@ -32,8 +32,7 @@ typedef struct {
     uint8_t public_key [CURVE_KEY_BYTES];
     uint8_t secret_key [CURVE_KEY_BYTES];
     char public_txt [CURVE_Z85_KEY_BYTES + 1];
-    char data_endpoint [64];
-    char monitor_endpoint [64];
+    curve_pipes_t pipes;
     char directory [1024];
 } shared_t;
 
@@ -466,24 +465,13 @@ s_actor (zsock_t *pipe, void *args)
     assert (self);
     self->pipe = pipe;
     self->shared = (shared_t *) args;
-    self->data = zsock_new (ZMQ_PAIR);
-    self->monitor = zsock_new (ZMQ_PAIR);
+    curve_pipes_connect (&self->shared->pipes, &self->data, &self->monitor);
     self->loop = zloop_new ();
     self->store = zcertstore_new (self->shared->directory);
     self->remotes = zhashx_new ();
     self->inbox = zlist_new ();
-    assert (self->data && self->monitor && self->loop && self->store);
+    assert (self->loop && self->store);
     zhashx_set_destructor (self->remotes, s_remote_free);
-    int rc = zsock_connect (self->data, "%s", self->shared->data_endpoint);
-    assert (rc == 0);
-    rc = zsock_connect (self->monitor, "%s", self->shared->monitor_endpoint);
-    assert (rc == 0);
-    (void) rc;
-    zsock_set_sndtimeo (self->data, 0);
-    zsock_set_rcvtimeo (self->data, 0);
-    zsock_set_sndtimeo (self->monitor, 0);
-    zsock_set_linger (self->data, 0);
-    zsock_set_linger (self->monitor, 0);
     curve_session_config_default (&self->config);
     self->config.peer_mode = true;
     zloop_reader (self->loop, pipe, s_pipe_handler, self);
@@ -529,18 +517,10 @@ curve_peer_new (zcert_t *cert, const char *directory)
     memcpy (self->shared->secret_key, zcert_secret_key (cert), CURVE_KEY_BYTES);
     strcpy (self->shared->public_txt, zcert_public_txt (cert));
     strcpy (self->shared->directory, directory);
-    static int counter = 0;
-    int number = __atomic_add_fetch (&counter, 1, __ATOMIC_RELAXED);
-    snprintf (self->shared->data_endpoint, 64, "inproc://curve-peer-%d-%d",
-              getpid (), number);
-    snprintf (self->shared->monitor_endpoint, 64,
-              "inproc://curve-peer-monitor-%d-%d", getpid (), number);
     self->store = zcertstore_new (directory);
-    self->data = zsock_new (ZMQ_PAIR);
-    self->monitor = zsock_new (ZMQ_PAIR);
-    if (self->store && self->data && self->monitor
-    &&  zsock_bind (self->data, "%s", self->shared->data_endpoint) == 0
-    &&  zsock_bind (self->monitor, "%s", self->shared->monitor_endpoint) == 0)
+    if (self->store
+    &&  curve_pipes_bind (&self->shared->pipes, "peer", &self->data,
+                          &self->monitor) == 0)
         self->actor = zactor_new (s_actor, self->shared);
     if (!self->actor)
         curve_peer_destroy (&self);
@@ -642,10 +622,7 @@ curve_peer_key (curve_peer_t *self)
 static void
 s_config (curve_peer_t *self, const char *name, long value)
 {
-    char text [32];
-    snprintf (text, sizeof text, "%ld", value);
-    zstr_sendx (self->actor, "CONFIG", name, text, NULL);
-    zsock_wait (self->actor);
+    curve_actor_config (self->actor, name, value);
 }
 
 void

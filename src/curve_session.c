@@ -1031,6 +1031,131 @@ curve_session_error_command (const char *reason)
 
 
 //  --------------------------------------------------------------------------
+//  Sending without blocking: a whole message or nothing. Once ZeroMQ takes
+//  the first frame of a message it takes the rest.
+
+int
+curve_send_dontwait (zmsg_t **msg_p, zsock_t *sock)
+{
+    zmsg_t *msg = *msg_p;
+    size_t count = zmsg_size (msg);
+    size_t index = 0;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+        int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT;
+        if (++index < count)
+            flags |= ZFRAME_MORE;
+        if (zframe_send (&frame, sock, flags)) {
+            if (index == 1)
+                return -1;          //  Nothing sent; the caller keeps it
+        }
+    }
+    zmsg_destroy (msg_p);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Waiting on a monitor socket for one of some events
+
+char *
+curve_monitor_wait (zsock_t *monitor, const char *names, int timeout,
+                    bool routed, char **routing_p, char **detail_p)
+{
+    int64_t deadline = timeout < 0? -1: zclock_mono () + timeout;
+    zpoller_t *poller = zpoller_new (monitor, NULL);
+    char *found = NULL;
+    while (!found) {
+        int wait = deadline < 0? -1: (int) (deadline - zclock_mono ());
+        if (deadline >= 0 && wait < 0)
+            break;
+        if (!zpoller_wait (poller, wait))
+            break;
+        zmsg_t *msg = zmsg_recv (monitor);
+        if (!msg)
+            break;
+        char *name = zmsg_popstr (msg);
+        //  Names match whole words of the '|' list
+        const char *at = names;
+        size_t length = name? strlen (name): 0;
+        while (name && (at = strstr (at, name))) {
+            bool start = at == names || at [-1] == '|';
+            bool end = at [length] == 0 || at [length] == '|';
+            if (start && end) {
+                found = name;
+                break;
+            }
+            at += length;
+        }
+        if (found) {
+            char *routing = routed? zmsg_popstr (msg): NULL;
+            if (routing_p)
+                *routing_p = routing;
+            else
+                zstr_free (&routing);
+            if (detail_p)
+                *detail_p = zmsg_popstr (msg);
+        }
+        else
+            zstr_free (&name);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The pipes between an application thread and its actor
+
+int
+curve_pipes_bind (curve_pipes_t *pipes, const char *kind, zsock_t **data_p,
+                  zsock_t **monitor_p)
+{
+    static int counter = 0;
+    int number = __atomic_add_fetch (&counter, 1, __ATOMIC_RELAXED);
+    snprintf (pipes->data, sizeof pipes->data, "inproc://curve-%s-%d-%d",
+              kind, getpid (), number);
+    snprintf (pipes->monitor, sizeof pipes->monitor,
+              "inproc://curve-%s-monitor-%d-%d", kind, getpid (), number);
+    *data_p = zsock_new (ZMQ_PAIR);
+    *monitor_p = zsock_new (ZMQ_PAIR);
+    if (!*data_p || !*monitor_p
+    ||  zsock_bind (*data_p, "%s", pipes->data)
+    ||  zsock_bind (*monitor_p, "%s", pipes->monitor))
+        return -1;
+    return 0;
+}
+
+void
+curve_pipes_connect (curve_pipes_t *pipes, zsock_t **data_p,
+                     zsock_t **monitor_p)
+{
+    *data_p = zsock_new (ZMQ_PAIR);
+    *monitor_p = zsock_new (ZMQ_PAIR);
+    assert (*data_p && *monitor_p);
+    int rc = zsock_connect (*data_p, "%s", pipes->data);
+    assert (rc == 0);
+    rc = zsock_connect (*monitor_p, "%s", pipes->monitor);
+    assert (rc == 0);
+    (void) rc;
+    zsock_set_sndtimeo (*data_p, 0);
+    zsock_set_rcvtimeo (*data_p, 0);
+    zsock_set_sndtimeo (*monitor_p, 0);
+    zsock_set_linger (*data_p, 0);
+    zsock_set_linger (*monitor_p, 0);
+}
+
+void
+curve_actor_config (zactor_t *actor, const char *name, long value)
+{
+    char text [32];
+    snprintf (text, sizeof text, "%ld", value);
+    zstr_sendx (actor, "CONFIG", name, text, NULL);
+    zsock_wait (actor);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Self test of this class: two sessions in memory, joined by two queues
 //  that stand for the network; time is a counter the test moves.
 

@@ -174,7 +174,30 @@ zframe_t *
 zframe_t *
     curve_session_error_command (const char *reason);
 
-//  Helpers the virtual sockets share (defined in curve_client.c)
+//  Helpers the virtual sockets share
+
+//  The two PAIR pipes between an application thread and its actor, on
+//  inproc endpoints unique to the process
+typedef struct {
+    char data [64];                 //  Messages, both ways
+    char monitor [64];              //  Events, actor to application
+} curve_pipes_t;
+
+//  Application side: name the endpoints after kind and bind both. Returns
+//  0, or -1 (sockets left for the caller to destroy).
+int
+    curve_pipes_bind (curve_pipes_t *pipes, const char *kind,
+                      zsock_t **data_p, zsock_t **monitor_p);
+
+//  Actor side: connect to both, never blocking on either (zero time-outs,
+//  no linger)
+void
+    curve_pipes_connect (curve_pipes_t *pipes, zsock_t **data_p,
+                         zsock_t **monitor_p);
+
+//  Send an actor "CONFIG" name value, and wait for its signal
+void
+    curve_actor_config (zactor_t *actor, const char *name, long value);
 
 //  Send a whole message without waiting, or nothing: returns 0 and
 //  destroys it, or -1 and leaves it to the caller.
