@@ -23,7 +23,8 @@
     sends again whatever is not acknowledged); a message the application
     has not taken waits in 'inbox', and while it is non-empty the actor
     stops reading the network, so pressure travels back to the sender
-    instead of memory growing.
+    instead of memory growing; the inbox polls for room and resumes
+    reading as soon as the application catches up.
 
     Each handshake attempt uses a fresh DEALER, so that nothing queued for
     an earlier attempt (a stale HELLO, MESSAGEs for a dead session) reaches
@@ -65,7 +66,7 @@ typedef struct {
     zhashx_t *metadata;             //  Our metadata for INITIATE
     curve_session_config_t config;  //  Session settings
     curve_session_t *session;       //  The session, once connected
-    zlist_t *inbox;                 //  Messages the app has not taken
+    curve_inbox_t inbox;            //  Messages the app has not taken
     bool data_reading;              //  Reading the data pipe
     bool net_reading;               //  Reading the DEALER
     bool verbose;                   //  Trace
@@ -90,11 +91,7 @@ static void
 s_io_deliver (void *arg, zmsg_t **msg_p)
 {
     actor_t *self = (actor_t *) arg;
-    if (zlist_size (self->inbox) == 0
-    &&  curve_send_dontwait (msg_p, self->data) == 0)
-        return;
-    zlist_append (self->inbox, *msg_p);
-    *msg_p = NULL;
+    curve_inbox_send (&self->inbox, msg_p);
 }
 
 static void
@@ -154,7 +151,7 @@ s_update_readers (actor_t *self)
         zloop_reader_end (self->loop, self->data);
     self->data_reading = want_data;
 
-    bool want_net = self->dealer && zlist_size (self->inbox) == 0;
+    bool want_net = self->dealer && curve_inbox_empty (&self->inbox);
     if (want_net && !self->net_reading)
         zloop_reader (self->loop, self->dealer, s_net_handler, self);
     else
@@ -163,15 +160,11 @@ s_update_readers (actor_t *self)
     self->net_reading = want_net;
 }
 
+//  The application took everything: read the network again
 static void
-s_flush_inbox (actor_t *self)
+s_inbox_drained (void *arg)
 {
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_first (self->inbox))) {
-        if (curve_send_dontwait (&msg, self->data))
-            break;
-        zlist_pop (self->inbox);
-    }
+    s_update_readers ((actor_t *) arg);
 }
 
 
@@ -183,7 +176,9 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
 {
     actor_t *self = (actor_t *) arg;
     int64_t now = zclock_mono ();
-    //  Drain what the application sent, as far as the session takes it
+    //  Drain what the application sent, as far as the session takes it,
+    //  and send it in batches: small messages travel together
+    size_t count = 0;
     while (curve_session_writable (self->session)) {
         zmsg_t *msg = zmsg_recv (self->data);
         if (!msg)
@@ -192,7 +187,10 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
             s_io_event (self, "LOST", "a message could not be queued");
             zmsg_destroy (&msg);
         }
+        if (++count % 256 == 0)
+            curve_session_flush (self->session, now);
     }
+    curve_session_flush (self->session, now);
     s_update_readers (self);
     return 0;
 }
@@ -203,7 +201,7 @@ s_net_handler (zloop_t *loop, zsock_t *reader, void *arg)
     actor_t *self = (actor_t *) arg;
     int64_t now = zclock_mono ();
     zsock_t *dealer = self->dealer;
-    while (self->dealer == dealer && zlist_size (self->inbox) == 0) {
+    while (self->dealer == dealer && curve_inbox_empty (&self->inbox)) {
         zmsg_t *msg = zmsg_recv (dealer);
         if (!msg)
             break;
@@ -222,7 +220,6 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
     actor_t *self = (actor_t *) arg;
     if (self->session)
         curve_session_tick (self->session, zclock_mono ());
-    s_flush_inbox (self);
     zsock_t *old;
     while ((old = (zsock_t *) zlist_pop (self->graveyard)))
         zsock_destroy (&old);
@@ -330,8 +327,9 @@ s_actor (zsock_t *pipe, void *args)
     self->shared = (shared_t *) args;
     curve_pipes_connect (&self->shared->pipes, &self->data, &self->monitor);
     self->loop = zloop_new ();
+    curve_inbox_init (&self->inbox, self->loop, self->data, s_inbox_drained,
+                      self);
     self->graveyard = zlist_new ();
-    self->inbox = zlist_new ();
     self->metadata = zhashx_new ();
     assert (self->data && self->monitor && self->loop);
     zhashx_set_destructor (self->metadata, (zhashx_destructor_fn *) zstr_free);
@@ -353,10 +351,7 @@ s_actor (zsock_t *pipe, void *args)
     while ((old = (zsock_t *) zlist_pop (self->graveyard)))
         zsock_destroy (&old);
     zlist_destroy (&self->graveyard);
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_pop (self->inbox)))
-        zmsg_destroy (&msg);
-    zlist_destroy (&self->inbox);
+    curve_inbox_destroy (&self->inbox);
     zsock_destroy (&self->dealer);
     zsock_destroy (&self->data);
     zsock_destroy (&self->monitor);

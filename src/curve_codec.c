@@ -620,6 +620,14 @@ curve_codec_send_ack (curve_codec_t *self)
 {
     CURVE_REQUIRE (self);
     self->out_size = 0;
+    //  After the handshake no command is ever built again
+    if (self->out && (self->phase == PHASE_READY
+                  ||  self->phase == PHASE_FAILED)) {
+        sodium_memzero (self->out, self->out_alloc);
+        free (self->out);
+        self->out = NULL;
+        self->out_alloc = 0;
+    }
 }
 
 

@@ -64,7 +64,7 @@ struct _actor_t {
     shared_t *shared;               //  Keys
     zcertstore_t *store;            //  Who we accept
     zhashx_t *remotes;              //  key -> remote_t
-    zlist_t *inbox;                 //  Messages the app has not taken
+    curve_inbox_t inbox;            //  Messages the app has not taken
     curve_session_config_t config;  //  Session settings
     bool net_reading;               //  Reading the DEALER
     bool verbose;                   //  Trace
@@ -112,11 +112,7 @@ s_io_deliver (void *arg, zmsg_t **msg_p)
     remote_t *remote = (remote_t *) arg;
     actor_t *self = remote->actor;
     zmsg_pushstr (*msg_p, remote->key);
-    if (zlist_size (self->inbox) == 0
-    &&  curve_send_dontwait (msg_p, self->data) == 0)
-        return;
-    zlist_append (self->inbox, *msg_p);
-    *msg_p = NULL;
+    curve_inbox_send (&self->inbox, msg_p);
 }
 
 static void
@@ -198,6 +194,7 @@ s_hand_over (curve_session_t *from, curve_session_t *to, int64_t now)
         if (curve_session_send (to, &msg, now))
             zmsg_destroy (&msg);
     zlist_destroy (&pending);
+    curve_session_flush (to, now);
 }
 
 //  A server-role session reached AUTH: the key it proved must be the key
@@ -298,7 +295,7 @@ s_net_handler (zloop_t *loop, zsock_t *reader, void *arg)
 {
     actor_t *self = (actor_t *) arg;
     int64_t now = zclock_mono ();
-    while (zlist_size (self->inbox) == 0) {
+    while (curve_inbox_empty (&self->inbox)) {
         zmsg_t *msg = zmsg_recv (self->dealer);
         if (!msg)
             break;
@@ -324,7 +321,7 @@ s_net_handler (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_destroy (&blob);
         zmsg_destroy (&msg);
     }
-    if (zlist_size (self->inbox) && self->net_reading) {
+    if (!curve_inbox_empty (&self->inbox) && self->net_reading) {
         zloop_reader_end (self->loop, self->dealer);
         self->net_reading = false;
     }
@@ -337,8 +334,10 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
 {
     actor_t *self = (actor_t *) arg;
     int64_t now = zclock_mono ();
+    zlist_t *dirty = zlist_new ();
     zmsg_t *msg;
-    while ((msg = zmsg_recv (self->data))) {
+    size_t count = 0;
+    while (count++ < 10000 && (msg = zmsg_recv (self->data))) {
         char *key = zmsg_popstr (msg);
         remote_t *remote = key?
             (remote_t *) zhashx_lookup (self->remotes, key): NULL;
@@ -353,10 +352,19 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
             if (!remote->session
             ||  curve_session_send (remote->session, &msg, now))
                 s_event (self, "LOST", key, "could not queue the message");
+            else
+            if (!zlist_exists (dirty, remote))
+                zlist_append (dirty, remote);
         }
         zstr_free (&key);
         zmsg_destroy (&msg);
     }
+    //  Each peer's messages go out together
+    for (remote_t *remote = (remote_t *) zlist_first (dirty); remote;
+         remote = (remote_t *) zlist_next (dirty))
+        if (remote->session)
+            curve_session_flush (remote->session, now);
+    zlist_destroy (&dirty);
     return 0;
 }
 
@@ -384,17 +392,18 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
          key = (char *) zlist_next (dead))
         zhashx_delete (self->remotes, key);
     zlist_destroy (&dead);
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_first (self->inbox))) {
-        if (curve_send_dontwait (&msg, self->data))
-            break;
-        zlist_pop (self->inbox);
-    }
-    if (zlist_size (self->inbox) == 0 && !self->net_reading && self->dealer) {
+    return 0;
+}
+
+//  The application took everything: read the network again
+static void
+s_inbox_drained (void *arg)
+{
+    actor_t *self = (actor_t *) arg;
+    if (!self->net_reading && self->dealer) {
         zloop_reader (self->loop, self->dealer, s_net_handler, self);
         self->net_reading = true;
     }
-    return 0;
 }
 
 static int
@@ -467,9 +476,10 @@ s_actor (zsock_t *pipe, void *args)
     self->shared = (shared_t *) args;
     curve_pipes_connect (&self->shared->pipes, &self->data, &self->monitor);
     self->loop = zloop_new ();
+    curve_inbox_init (&self->inbox, self->loop, self->data, s_inbox_drained,
+                      self);
     self->store = zcertstore_new (self->shared->directory);
     self->remotes = zhashx_new ();
-    self->inbox = zlist_new ();
     assert (self->loop && self->store);
     zhashx_set_destructor (self->remotes, s_remote_free);
     curve_session_config_default (&self->config);
@@ -482,10 +492,7 @@ s_actor (zsock_t *pipe, void *args)
     zloop_start (self->loop);
 
     zhashx_destroy (&self->remotes);
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_pop (self->inbox)))
-        zmsg_destroy (&msg);
-    zlist_destroy (&self->inbox);
+    curve_inbox_destroy (&self->inbox);
     zloop_destroy (&self->loop);
     zcertstore_destroy (&self->store);
     zsock_destroy (&self->dealer);

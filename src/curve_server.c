@@ -47,13 +47,13 @@ typedef struct _server_t server_t;
 typedef struct {
     server_t *server;               //  Owning server
     curve_session_t *session;       //  Its session
-    zmsg_t *envelope;               //  Frames to put before each command
     envkey_t key;                   //  Envelope key (table key)
     char routing [64];              //  Routing frame, once ready
     char *zap_request;              //  Outstanding ZAP request id
     int64_t created;                //  When HELLO arrived
     int64_t zap_deadline;           //  ZAP reply due by
     bool ready;                     //  Handshake complete
+    bool dirty;                     //  Has queued messages to flush
     bool gone;                      //  Unreachable: drop at next tick
 } client_t;
 
@@ -74,7 +74,7 @@ struct _server_t {
     zhashx_t *clients;              //  envkey_t -> client_t (owned)
     zhashx_t *routes;               //  routing -> client_t
     zhashx_t *zap_requests;         //  request id -> client_t
-    zlist_t *inbox;                 //  Messages the app has not taken
+    curve_inbox_t inbox;            //  Messages the app has not taken
     char *zap_domain;               //  ZAP domain
     char *last_endpoint;            //  Last endpoint bound
     int zap_timeout;                //  ms for a ZAP reply
@@ -207,7 +207,6 @@ s_client_destroy (client_t **self_p)
     else
         server->pending--;
     curve_session_destroy (&self->session);
-    zmsg_destroy (&self->envelope);
     free (self);
     *self_p = NULL;
 }
@@ -224,17 +223,18 @@ s_io_send (void *arg, zframe_t **frame_p)
 {
     client_t *client = (client_t *) arg;
     server_t *self = client->server;
-    //  Envelope frames are reused: nothing is copied per message
-    zframe_t *part = zmsg_first (client->envelope);
+    //  The envelope goes straight from its key's bytes (length-prefixed
+    //  frames): nothing is allocated per message. Once ZeroMQ takes the
+    //  first frame it takes the rest.
+    void *handle = zsock_resolve (self->router);
+    const envkey_t *key = &client->key;
     int rc = 0;
-    bool first = true;
-    while (part && rc == 0) {
-        rc = zframe_send (&part, self->router,
-                          ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT);
-        if (rc && !first)
-            rc = 0;                 //  Cannot happen after the first
-        first = false;
-        part = zmsg_next (client->envelope);
+    for (size_t pos = 0; pos < key->size && rc == 0; ) {
+        size_t size = key->data [pos];
+        if (zmq_send (handle, key->data + pos + 1, size,
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 && pos == 0)
+            rc = -1;
+        pos += 1 + size;
     }
     if (rc == 0)
         rc = zframe_send (frame_p, self->router, ZFRAME_DONTWAIT);
@@ -253,11 +253,7 @@ s_io_deliver (void *arg, zmsg_t **msg_p)
     client_t *client = (client_t *) arg;
     server_t *self = client->server;
     zmsg_pushstr (*msg_p, client->routing);
-    if (zlist_size (self->inbox) == 0
-    &&  curve_send_dontwait (msg_p, self->app) == 0)
-        return;
-    zlist_append (self->inbox, *msg_p);
-    *msg_p = NULL;
+    curve_inbox_send (&self->inbox, msg_p);
 }
 
 static void
@@ -270,25 +266,18 @@ s_io_event (void *arg, const char *event, const char *detail)
 }
 
 static client_t *
-s_client_new (server_t *self, zmsg_t *msg, envkey_t *key, int64_t now)
+s_client_new (server_t *self, envkey_t *key, int64_t now)
 {
     client_t *client = (client_t *) zmalloc (sizeof *client);
     assert (client);
     client->server = self;
     client->key = *key;
     client->created = now;
-    client->envelope = zmsg_new ();
-    size_t frames = zmsg_size (msg);
-    size_t index = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame && ++index < frames;
-         frame = zmsg_next (msg))
-        zmsg_append (client->envelope, &(zframe_t *) { zframe_dup (frame) });
     curve_session_io_t io = { s_io_send, s_io_deliver, s_io_event, NULL };
     client->session = curve_session_new_server (
         self->public_key, self->secret_key, self->metadata, &self->config,
         &io, client, now);
     if (!client->session) {
-        zmsg_destroy (&client->envelope);
         free (client);
         return NULL;
     }
@@ -499,7 +488,7 @@ s_net_input (server_t *self, zmsg_t *msg, int64_t now)
                 self->dropped++;
                 return;
             }
-            client = s_client_new (self, msg, &key, now);
+            client = s_client_new (self, &key, now);
         }
         else {
             //  A MESSAGE for a session we do not have: tell its sender
@@ -540,14 +529,14 @@ s_net_handler (zloop_t *loop, zsock_t *reader, void *arg)
 {
     server_t *self = (server_t *) arg;
     int64_t now = zclock_mono ();
-    while (zlist_size (self->inbox) == 0) {
+    while (curve_inbox_empty (&self->inbox)) {
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
         s_net_input (self, msg, now);
         zmsg_destroy (&msg);
     }
-    if (zlist_size (self->inbox) && self->net_reading) {
+    if (!curve_inbox_empty (&self->inbox) && self->net_reading) {
         zloop_reader_end (self->loop, self->router);
         self->net_reading = false;
     }
@@ -563,8 +552,10 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
 {
     server_t *self = (server_t *) arg;
     int64_t now = zclock_mono ();
+    zlist_t *dirty = zlist_new ();
     zmsg_t *msg;
-    while ((msg = zmsg_recv (reader))) {
+    size_t count = 0;
+    while (count++ < 10000 && (msg = zmsg_recv (reader))) {
         char *routing = zmsg_popstr (msg);
         client_t *client = routing?
             (client_t *) zhashx_lookup (self->routes, routing): NULL;
@@ -574,9 +565,21 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
         else
         if (curve_session_send (client->session, &msg, now))
             s_event (self, "LOST", routing, "queue for this client is full");
+        else
+        if (!client->dirty) {
+            client->dirty = true;
+            zlist_append (dirty, client);
+        }
         zstr_free (&routing);
         zmsg_destroy (&msg);
     }
+    //  Each client's messages go out together: small ones share a MESSAGE
+    for (client_t *client = (client_t *) zlist_first (dirty); client;
+         client = (client_t *) zlist_next (dirty)) {
+        client->dirty = false;
+        curve_session_flush (client->session, now);
+    }
+    zlist_destroy (&dirty);
     return 0;
 }
 
@@ -636,18 +639,18 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
                  "%d ms", self->expired, self->pending_ttl);
         self->expired = 0;
     }
-    //  Hand over what the application has not taken yet
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_first (self->inbox))) {
-        if (curve_send_dontwait (&msg, self->app))
-            break;
-        zlist_pop (self->inbox);
-    }
-    if (zlist_size (self->inbox) == 0 && !self->net_reading) {
+    return 0;
+}
+
+//  The application took everything: read the network again
+static void
+s_inbox_drained (void *arg)
+{
+    server_t *self = (server_t *) arg;
+    if (!self->net_reading) {
         zloop_reader (self->loop, self->router, s_net_handler, self);
         self->net_reading = true;
     }
-    return 0;
 }
 
 
@@ -724,6 +727,7 @@ s_pipe_handler (zloop_t *loop, zsock_t *reader, void *arg)
         if (first && sscanf (first, "%p", &pointer) == 1 && pointer
         &&  self->app == self->data) {
             self->app = (zsock_t *) pointer;
+            curve_inbox_set_sock (&self->inbox, self->app);
             zsock_set_sndtimeo (self->app, 0);
             zsock_set_rcvtimeo (self->app, 0);
             zloop_reader (self->loop, self->app, s_data_handler, self);
@@ -794,6 +798,8 @@ s_actor (zsock_t *pipe, void *args)
     self->router = zsock_new (ZMQ_ROUTER);
     self->loop = zloop_new ();
     assert (self->router && self->loop);
+    curve_inbox_init (&self->inbox, self->loop, self->app, s_inbox_drained,
+                      self);
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_rcvtimeo (self->router, 0);
@@ -812,7 +818,6 @@ s_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->clients, s_client_free);
     self->routes = zhashx_new ();
     self->zap_requests = zhashx_new ();
-    self->inbox = zlist_new ();
     self->zap_domain = strdup ("");
     self->zap_timeout = 5000;
     self->max_pending = 1000;
@@ -835,10 +840,7 @@ s_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->routes);
     zhashx_destroy (&self->zap_requests);
     zhashx_destroy (&self->metadata);
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlist_pop (self->inbox)))
-        zmsg_destroy (&msg);
-    zlist_destroy (&self->inbox);
+    curve_inbox_destroy (&self->inbox);
     zloop_destroy (&self->loop);
     zsock_destroy (&self->zap);
     zsock_destroy (&self->router);

@@ -89,6 +89,8 @@ struct _curve_session_t {
     size_t sent_head;               //  Oldest entry
     size_t sent_count;              //  Entries in use
     size_t sent_alloc;              //  Ring size
+    size_t sent_bytes;              //  Octets of the messages in the ring
+    size_t recv_unacked_bytes;      //  Octets received since last ACK
     size_t recv_unacked;            //  Messages received since last ACK
     uint64_t send_sequence;         //  Sequence number of the next message
     uint64_t recv_sequence;         //  Last sequence delivered in order
@@ -115,6 +117,7 @@ curve_session_config_default (curve_session_config_t *config)
     config->heartbeat_timeout = 3000;
     config->queue_limit = 10000;
     config->window = 4096;
+    config->window_bytes = 16 * 1024 * 1024;
     config->ack_every = 128;
     config->retransmit = 1000;
     config->peer_mode = false;
@@ -230,6 +233,7 @@ s_send_ack (curve_session_t *self, int64_t now, int flags)
     s_put_uint64 (body + 1, self->recv_sequence);
     body [9] = (uint8_t) flags;
     self->recv_unacked = 0;
+    self->recv_unacked_bytes = 0;
     s_send_control (self, body, sizeof body, now);
 }
 
@@ -262,6 +266,7 @@ s_sent_push (curve_session_t *self, zmsg_t *msg)
     memset (entry, 0, sizeof *entry);
     entry->sequence = self->send_sequence++;
     entry->msg = msg;
+    self->sent_bytes += zmsg_content_size (msg);
     return entry;
 }
 
@@ -269,8 +274,12 @@ s_sent_push (curve_session_t *self, zmsg_t *msg)
 static void
 s_sent_drop (curve_session_t *self, size_t count)
 {
-    for (size_t index = 0; index < count; index++)
-        zmsg_destroy (&s_sent_at (self, index)->msg);
+    for (size_t index = 0; index < count; index++) {
+        zmsg_t **msg_p = &s_sent_at (self, index)->msg;
+        if (*msg_p)
+            self->sent_bytes -= zmsg_content_size (*msg_p);
+        zmsg_destroy (msg_p);
+    }
     self->sent_head = self->sent_alloc?
         (self->sent_head + count) % self->sent_alloc: 0;
     self->sent_count -= count;
@@ -292,35 +301,59 @@ s_lose_sent (curve_session_t *self, size_t count, const char *why)
 //  Application messages: all frames in one MESSAGE, each as a 4-octet
 //  size and its data (RFC/framing.md).
 
-//  Encrypt and send one kept message, with its sequence number; records
-//  the nonce and MAC it went with, so a RESET can point at it
-static int
-s_transmit (curve_session_t *self, sent_t *entry, int64_t now)
+//  Frame headers: 4 octets, big-endian; the top bit says another frame
+//  of the same message follows, the rest is the frame's size
+#define FRAME_MORE       0x80000000u
+#define FRAME_SIZE_MAX   0x7FFFFFFFu
+//  Small messages travel together: one MESSAGE carries queued messages up
+//  to this many payload octets (a larger message travels alone)
+#define BATCH_BYTES      (64 * 1024)
+
+//  Payload octets a message takes inside a MESSAGE, or 0 if it cannot go
+static size_t
+s_message_bytes (zmsg_t *msg)
 {
-    zmsg_t *msg = entry->msg;
-    size_t total = SEQUENCE_BYTES;
+    size_t total = 0;
     for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
-        if (zframe_size (part) > UINT32_MAX)
-            return -1;
+        if (zframe_size (part) > FRAME_SIZE_MAX)
+            return 0;
         total += 4 + zframe_size (part);
     }
+    return total;
+}
+
+//  Encrypt count kept messages, from ring index first, into one MESSAGE
+//  (sequence number of the first, then their frames) and send it. Each
+//  records the nonce and MAC it went with, so a RESET can point at it.
+static int
+s_transmit (curve_session_t *self, size_t first, size_t count, int64_t now)
+{
+    size_t total = SEQUENCE_BYTES;
+    for (size_t index = 0; index < count; index++)
+        total += s_message_bytes (s_sent_at (self, first + index)->msg);
     size_t wire_size = curve_codec_message_size (total);
     zframe_t *frame = zframe_new (NULL, wire_size);
     if (!frame)
         return -1;
     uint8_t *wire = zframe_data (frame);
     uint8_t *pos = wire + CURVE_MESSAGE_PAYLOAD_OFFSET;
-    s_put_uint64 (pos, entry->sequence);
+    s_put_uint64 (pos, s_sent_at (self, first)->sequence);
     pos += SEQUENCE_BYTES;
-    for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
-        size_t size = zframe_size (part);
-        pos [0] = (uint8_t) (size >> 24);
-        pos [1] = (uint8_t) (size >> 16);
-        pos [2] = (uint8_t) (size >> 8);
-        pos [3] = (uint8_t) size;
-        if (size)
-            memcpy (pos + 4, zframe_data (part), size);
-        pos += 4 + size;
+    for (size_t index = 0; index < count; index++) {
+        zmsg_t *msg = s_sent_at (self, first + index)->msg;
+        size_t parts = zmsg_size (msg);
+        for (zframe_t *part = zmsg_first (msg); part; part = zmsg_next (msg)) {
+            uint32_t header = (uint32_t) zframe_size (part);
+            if (--parts)
+                header |= FRAME_MORE;
+            pos [0] = (uint8_t) (header >> 24);
+            pos [1] = (uint8_t) (header >> 16);
+            pos [2] = (uint8_t) (header >> 8);
+            pos [3] = (uint8_t) header;
+            if (zframe_size (part))
+                memcpy (pos + 4, zframe_data (part), zframe_size (part));
+            pos += 4 + zframe_size (part);
+        }
     }
     //  Encrypted in place: the payload already sits at its offset
     if (curve_codec_encode (self->codec, wire + CURVE_MESSAGE_PAYLOAD_OFFSET,
@@ -328,24 +361,33 @@ s_transmit (curve_session_t *self, sent_t *entry, int64_t now)
         zframe_destroy (&frame);
         return -1;
     }
-    entry->nonce = s_get_uint64 (wire + MESSAGE_NONCE_AT);
-    memcpy (entry->mac, wire + MESSAGE_MAC_AT, MAC_BYTES);
-    entry->sent_at = now;
+    for (size_t index = 0; index < count; index++) {
+        sent_t *entry = s_sent_at (self, first + index);
+        entry->nonce = s_get_uint64 (wire + MESSAGE_NONCE_AT);
+        memcpy (entry->mac, wire + MESSAGE_MAC_AT, MAC_BYTES);
+        entry->sent_at = now;
+    }
     s_send_frame (self, &frame, now);
     return 0;
 }
 
+//  Send kept messages from ring index first on, batching small ones
 static int
-s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
+s_transmit_from (curve_session_t *self, size_t first, int64_t now)
 {
-    sent_t *entry = s_sent_push (self, msg);
-    if (!entry)
-        return -1;
-    if (s_transmit (self, entry, now)) {
-        //  Not sent: take it back out, the caller still owns it
-        self->sent_count--;
-        self->send_sequence--;
-        return -1;
+    while (first < self->sent_count) {
+        size_t bytes = s_message_bytes (s_sent_at (self, first)->msg);
+        size_t count = 1;
+        while (first + count < self->sent_count) {
+            size_t more = s_message_bytes (s_sent_at (self, first + count)->msg);
+            if (bytes + more > BATCH_BYTES)
+                break;
+            bytes += more;
+            count++;
+        }
+        if (s_transmit (self, first, count, now))
+            return -1;
+        first += count;
     }
     return 0;
 }
@@ -355,51 +397,75 @@ s_encode_send (curve_session_t *self, zmsg_t *msg, int64_t now)
 static void
 s_retransmit (curve_session_t *self, int64_t now)
 {
-    for (size_t index = 0; index < self->sent_count; index++)
-        if (s_transmit (self, s_sent_at (self, index), now))
-            break;
+    s_transmit_from (self, 0, now);
 }
 
-//  Encrypt waiting messages while the window allows
+//  Move waiting messages into the window and send them, batched
 static void
 s_flush_pending (curve_session_t *self, int64_t now)
 {
-    while (self->phase == CURVE_SESSION_READY
-       &&  self->sent_count < self->config.window
+    if (self->phase != CURVE_SESSION_READY)
+        return;
+    size_t first = self->sent_count;
+    while (self->sent_count < self->config.window
+       &&  (self->sent_count == 0
+         || self->sent_bytes < self->config.window_bytes)
        &&  zlist_size (self->pending)) {
         zmsg_t *msg = (zmsg_t *) zlist_pop (self->pending);
-        if (s_encode_send (self, msg, now)) {
-            s_event (self, "LOST", "a message could not be encrypted (%s)",
-                     curve_codec_reason (self->codec));
+        if (s_message_bytes (msg) == 0 || !s_sent_push (self, msg)) {
+            s_event (self, "LOST", "a message could not be sent (empty, "
+                     "a frame over 2 GiB, or out of memory)");
             zmsg_destroy (&msg);
         }
     }
+    if (first < self->sent_count && s_transmit_from (self, first, now))
+        s_event (self, "REFUSED", "cannot encrypt: %s",
+                 curve_codec_reason (self->codec));
 }
 
-//  Split a decrypted payload (after the sequence number) into frames;
-//  NULL if the sizes do not add up
+//  Check that a decrypted payload (after the sequence number) is whole:
+//  frames whose sizes add up exactly, the last one ending a message.
+//  Returns the number of messages, or 0 if it is not.
+static size_t
+s_payload_messages (const uint8_t *data, size_t size)
+{
+    size_t pos = 0, messages = 0;
+    bool more = false;
+    while (pos < size) {
+        if (size - pos < 4)
+            return 0;
+        uint32_t header = ((uint32_t) data [pos] << 24)
+                        | ((uint32_t) data [pos + 1] << 16)
+                        | ((uint32_t) data [pos + 2] << 8) | data [pos + 3];
+        size_t part = header & FRAME_SIZE_MAX;
+        pos += 4;
+        if (part > size - pos)
+            return 0;
+        pos += part;
+        more = (header & FRAME_MORE) != 0;
+        if (!more)
+            messages++;
+    }
+    return more? 0: messages;
+}
+
+//  Take the next message out of a checked payload, advancing *pos_p
 static zmsg_t *
-s_decode_frames (const uint8_t *data, size_t size)
+s_payload_next (const uint8_t *data, size_t *pos_p)
 {
     zmsg_t *msg = zmsg_new ();
-    size_t pos = 0;
-    while (msg && pos < size) {
-        if (size - pos < 4) {
-            zmsg_destroy (&msg);
-            break;
-        }
-        size_t part = ((size_t) data [pos] << 24) | ((size_t) data [pos + 1] << 16)
-                    | ((size_t) data [pos + 2] << 8) | (size_t) data [pos + 3];
-        pos += 4;
-        if (part > size - pos) {
-            zmsg_destroy (&msg);
-            break;
-        }
-        zmsg_addmem (msg, data + pos, part);
-        pos += part;
+    size_t pos = *pos_p;
+    bool more = true;
+    while (more) {
+        uint32_t header = ((uint32_t) data [pos] << 24)
+                        | ((uint32_t) data [pos + 1] << 16)
+                        | ((uint32_t) data [pos + 2] << 8) | data [pos + 3];
+        size_t part = header & FRAME_SIZE_MAX;
+        zmsg_addmem (msg, data + pos + 4, part);
+        pos += 4 + part;
+        more = (header & FRAME_MORE) != 0;
     }
-    if (msg && zmsg_size (msg) == 0)
-        zmsg_destroy (&msg);        //  A message has at least one frame
+    *pos_p = pos;
     return msg;
 }
 
@@ -424,6 +490,9 @@ s_new (const uint8_t *public_key, const uint8_t *secret_key,
         curve_session_config_default (&self->config);
     if (self->config.window == 0)
         self->config.window = 1;
+    //  Acknowledge at least twice per window, or the sender stalls on ticks
+    if (self->config.ack_every > self->config.window / 2)
+        self->config.ack_every = self->config.window / 2? self->config.window / 2: 1;
     self->io = *io;
     self->arg = arg;
     self->pending = zlist_new ();
@@ -629,6 +698,7 @@ s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
     //  Back to the front of the queue, in order
     for (size_t back = self->sent_count; back > 0; back--) {
         sent_t *entry = s_sent_at (self, back - 1);
+        self->sent_bytes -= zmsg_content_size (entry->msg);
         zlist_push (self->pending, entry->msg);
         entry->msg = NULL;
     }
@@ -659,6 +729,9 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
         return -1;
     }
     self->last_input = now;
+    //  The peer sends MESSAGEs: it has our last handshake command
+    if (self->last_command)
+        zframe_destroy (&self->last_command);
     if (self->silent) {
         self->silent = false;
         s_event (self, "RECONNECTED", "the peer answers again");
@@ -688,30 +761,41 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
         return -1;
     }
     uint64_t sequence = s_get_uint64 (data);
-    if (sequence != self->recv_sequence + 1) {
-        //  A duplicate (our ACK was lost) is dropped; so is anything after
-        //  a gap, which the sender resends in order once told. One gap
-        //  ACK per retransmit time-out is enough.
-        if (sequence > self->recv_sequence + 1
-        &&  now - self->gap_acked >= self->config.retransmit) {
-            self->gap_acked = now;
-            s_send_ack (self, now, ACK_GAP);
-        }
-        else
-        if (sequence <= self->recv_sequence)
-            self->recv_unacked++;   //  Acknowledge again on the next tick
-        return 0;
-    }
-    zmsg_t *msg = s_decode_frames (data + SEQUENCE_BYTES,
-                                   size - SEQUENCE_BYTES);
-    if (!msg) {
+    const uint8_t *payload = data + SEQUENCE_BYTES;
+    size_t payload_size = size - SEQUENCE_BYTES;
+    size_t messages = s_payload_messages (payload, payload_size);
+    if (messages == 0) {
         s_event (self, "REFUSED", "message frames do not add up");
         return -1;
     }
-    self->recv_sequence = sequence;
-    self->io.deliver (self->arg, &msg);
-    zmsg_destroy (&msg);
-    if (++self->recv_unacked >= self->config.ack_every)
+    if (sequence > self->recv_sequence + 1) {
+        //  Something before it was lost: drop it, and say so at once (at
+        //  most once per retransmit time-out); the sender resends in order
+        if (now - self->gap_acked >= self->config.retransmit) {
+            self->gap_acked = now;
+            s_send_ack (self, now, ACK_GAP);
+        }
+        return 0;
+    }
+    //  Deliver those not delivered yet; a message already delivered (a
+    //  resend whose ACK was lost) is skipped and acknowledged again
+    size_t pos = 0;
+    for (size_t index = 0; index < messages; index++, sequence++) {
+        zmsg_t *msg = s_payload_next (payload, &pos);
+        if (sequence <= self->recv_sequence) {
+            zmsg_destroy (&msg);
+            self->recv_unacked++;
+            continue;
+        }
+        self->recv_sequence = sequence;
+        self->recv_unacked_bytes += zmsg_content_size (msg);
+        self->io.deliver (self->arg, &msg);
+        zmsg_destroy (&msg);
+        self->recv_unacked++;
+    }
+    //  Acknowledge often enough that the sender's window never stalls
+    if (self->recv_unacked >= self->config.ack_every
+    ||  self->recv_unacked_bytes >= self->config.window_bytes / 4)
         s_send_ack (self, now, 0);
     return 0;
 }
@@ -798,17 +882,16 @@ curve_session_send (curve_session_t *self, zmsg_t **msg_p, int64_t now)
     assert (msg_p && *msg_p);
     if (!curve_session_writable (self))
         return -1;
-    if (self->phase == CURVE_SESSION_READY
-    &&  self->sent_count < self->config.window
-    &&  zlist_size (self->pending) == 0) {
-        if (s_encode_send (self, *msg_p, now))
-            return -1;
-        *msg_p = NULL;
-        return 0;
-    }
     zlist_append (self->pending, *msg_p);
     *msg_p = NULL;
     return 0;
+}
+
+void
+curve_session_flush (curve_session_t *self, int64_t now)
+{
+    assert (self);
+    s_flush_pending (self, now);
 }
 
 
@@ -852,6 +935,7 @@ curve_session_tick (curve_session_t *self, int64_t now)
             }
             if (self->recv_unacked)
                 s_send_ack (self, now, 0);
+            s_flush_pending (self, now);
             //  Not acknowledged in time: lost on the way, send again, less
             //  and less often while nothing comes back
             if (self->sent_count
@@ -1145,6 +1229,75 @@ curve_pipes_connect (curve_pipes_t *pipes, zsock_t **data_p,
     zsock_set_linger (*monitor_p, 0);
 }
 
+//  --------------------------------------------------------------------------
+//  Inbox: actor to application without blocking, without waiting a tick
+
+static int
+s_inbox_writable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    curve_inbox_t *self = (curve_inbox_t *) arg;
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_first (self->queue))) {
+        if (curve_send_dontwait (&msg, self->sock))
+            return 0;               //  Full again: keep polling
+        zlist_pop (self->queue);
+    }
+    zloop_poller_end (self->loop, &self->item);
+    if (self->drained)
+        self->drained (self->arg);
+    return 0;
+}
+
+void
+curve_inbox_init (curve_inbox_t *self, zloop_t *loop, zsock_t *sock,
+                  void (*drained) (void *arg), void *arg)
+{
+    memset (self, 0, sizeof *self);
+    self->loop = loop;
+    self->sock = sock;
+    self->queue = zlist_new ();
+    self->drained = drained;
+    self->arg = arg;
+}
+
+void
+curve_inbox_send (curve_inbox_t *self, zmsg_t **msg_p)
+{
+    if (zlist_size (self->queue) == 0) {
+        if (curve_send_dontwait (msg_p, self->sock) == 0)
+            return;
+        //  Full: wait for room, without waiting for a timer
+        self->item.socket = zsock_resolve (self->sock);
+        self->item.fd = 0;
+        self->item.events = ZMQ_POLLOUT;
+        zloop_poller (self->loop, &self->item, s_inbox_writable, self);
+    }
+    zlist_append (self->queue, *msg_p);
+    *msg_p = NULL;
+}
+
+bool
+curve_inbox_empty (curve_inbox_t *self)
+{
+    return zlist_size (self->queue) == 0;
+}
+
+void
+curve_inbox_set_sock (curve_inbox_t *self, zsock_t *sock)
+{
+    assert (zlist_size (self->queue) == 0);
+    self->sock = sock;
+}
+
+void
+curve_inbox_destroy (curve_inbox_t *self)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (self->queue)))
+        zmsg_destroy (&msg);
+    zlist_destroy (&self->queue);
+}
+
 void
 curve_actor_config (zactor_t *actor, const char *name, long value)
 {
@@ -1255,6 +1408,10 @@ static void
 s_test_run (test_end_t *client_end, curve_session_t *client,
             test_end_t *server_end, curve_session_t *server, int64_t now)
 {
+    if (client)
+        curve_session_flush (client, now);
+    if (server)
+        curve_session_flush (server, now);
     while (zlist_size (client_end->wire) || zlist_size (server_end->wire)) {
         zframe_t *frame = (zframe_t *) zlist_pop (client_end->wire);
         if (frame) {
@@ -1378,6 +1535,7 @@ curve_session_test (bool verbose)
     for (int number = 200; number <= 203; number++) {
         msg = s_test_msg (number);
         assert (curve_session_send (client, &msg, now) == 0);
+        curve_session_flush (client, now);      //  One MESSAGE each
     }
     zframe_t *first = (zframe_t *) zlist_pop (client_end.wire);
     zframe_t *dropped = (zframe_t *) zlist_pop (client_end.wire);
@@ -1427,6 +1585,7 @@ curve_session_test (bool verbose)
     zframe_destroy (&garbage);
     msg = s_test_msg (41);
     assert (curve_session_send (client, &msg, now) == 0);
+    curve_session_flush (client, now);
     zframe_t *frame = (zframe_t *) zlist_first (client_end.wire);
     zframe_t *replay = zframe_dup (frame);
     s_test_run (&client_end, client, &server_end, server, now);
@@ -1458,6 +1617,7 @@ curve_session_test (bool verbose)
     for (int number = 42; number <= 45; number++) {
         msg = s_test_msg (number);
         assert (curve_session_send (client, &msg, now) == 0);
+        curve_session_flush (client, now);      //  One MESSAGE each
     }
     //  The new server sees MESSAGEs for no session and answers RESET
     while ((frame = (zframe_t *) zlist_pop (client_end.wire))) {

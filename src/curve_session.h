@@ -43,6 +43,8 @@ typedef struct {
     int heartbeat_timeout;          //  Client: ms of silence = peer dead
     size_t queue_limit;             //  Messages waiting to be sent
     size_t window;                  //  Messages sent and not acknowledged
+    size_t window_bytes;            //  Their octets, at most (one message
+                                    //  may exceed it on its own)
     size_t ack_every;               //  Acknowledge after this many
     int retransmit;                 //  ms before unacknowledged go again
     bool peer_mode;                 //  Peers: a RESET may turn a server
@@ -98,11 +100,16 @@ int
     curve_session_input (curve_session_t *self, zframe_t *frame,
                          int64_t now);
 
-//  Send an application message: encrypted now if READY and the window
-//  allows, else queued. Takes ownership. Returns -1 (and leaves *msg_p)
-//  if the queue is full or the session has failed.
+//  Queue an application message. Takes ownership. Returns -1 (and leaves
+//  *msg_p) if the queue is full or the session has failed. Nothing goes
+//  out until curve_session_flush (or a tick, or an ACK): queue what there
+//  is, then flush, and small messages travel together.
 int
     curve_session_send (curve_session_t *self, zmsg_t **msg_p, int64_t now);
+
+//  Encrypt and send what is queued, as far as the window allows.
+void
+    curve_session_flush (curve_session_t *self, int64_t now);
 
 //  Take the messages still waiting to be sent (not those sent and
 //  unacknowledged), to hand them to another session. Caller owns the
@@ -194,6 +201,31 @@ int
 void
     curve_pipes_connect (curve_pipes_t *pipes, zsock_t **data_p,
                          zsock_t **monitor_p);
+
+//  Messages from an actor to its application that never block the actor:
+//  sent at once when the pipe takes them, else queued in order; while any
+//  are queued the inbox polls the pipe for room and flushes as soon as
+//  there is, then calls drained (the actor resumes reading the network).
+typedef struct {
+    zloop_t *loop;                  //  The actor's reactor
+    zsock_t *sock;                  //  The pipe to the application
+    zlist_t *queue;                 //  Messages waiting for room
+    zmq_pollitem_t item;            //  POLLOUT on sock while waiting
+    void (*drained) (void *arg);    //  Called when the queue empties
+    void *arg;                      //  Its argument
+} curve_inbox_t;
+
+void
+    curve_inbox_init (curve_inbox_t *self, zloop_t *loop, zsock_t *sock,
+                      void (*drained) (void *arg), void *arg);
+void
+    curve_inbox_send (curve_inbox_t *self, zmsg_t **msg_p);
+bool
+    curve_inbox_empty (curve_inbox_t *self);
+void
+    curve_inbox_set_sock (curve_inbox_t *self, zsock_t *sock);
+void
+    curve_inbox_destroy (curve_inbox_t *self);
 
 //  Send an actor "CONFIG" name value, and wait for its signal
 void
