@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 #   The README's demo command. Builds curve (installing missing Debian
-#   packages when run as root) and runs the main demo.
-#   Until the encrypted chat through a broker lands, the demo is
-#   examples/hello: keys made with curve_cert, a curve_server behind
-#   zauth with a directory of authorised client keys (Ironhouse), an
-#   encrypted exchange, and the same client refused once its key is
-#   removed.
+#   packages when run as root) and runs the main demo, examples/chat: an
+#   encrypted chat between alice, bob and carol through an untrusted
+#   broker. Keys are made with curve_keygen, three scripted chat clients
+#   talk through chat_broker (to all and in private), each transcript is
+#   shown, and the broker's log of everything it forwarded is searched for
+#   every line that was said: none may be there, only ciphertext.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,10 @@ if [ -n "$missing" ]; then
     fi
 fi
 
+echo "== building curve, curve_keygen, chat and chat_broker in build/"
 cmake -S . -B build >/dev/null
-cmake --build build -j "$(nproc)" --target hello >/dev/null
-build/examples/hello/hello
+cmake --build build -j "$(nproc)" --target curve_keygen chat chat_broker \
+    >/dev/null
+echo "== examples/chat/demo.sh: encrypted chat through an untrusted broker"
+echo
+bash examples/chat/demo.sh build

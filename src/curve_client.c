@@ -267,6 +267,9 @@ s_pipe_handler (zloop_t *loop, zsock_t *reader, void *arg)
     char *command = zmsg_popstr (msg);
     int rc = 0;
     if (!command || streq (command, "$TERM")) {
+        //  What the application sent before destroying us still goes out
+        if (self->session)
+            s_data_handler (loop, self->data, self);
         zstr_free (&command);
         zmsg_destroy (&msg);
         return -1;

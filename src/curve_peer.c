@@ -417,8 +417,12 @@ s_pipe_handler (zloop_t *loop, zsock_t *reader, void *arg)
     char *first = zmsg_popstr (msg);
     char *second = zmsg_popstr (msg);
     int rc = 0;
-    if (!command || streq (command, "$TERM"))
+    if (!command || streq (command, "$TERM")) {
+        //  What the application sent before destroying us still goes out
+        if (self->dealer)
+            s_data_handler (loop, self->data, self);
         rc = -2;
+    }
     else
     if (streq (command, "CONNECT")) {
         if (self->dealer)
@@ -749,6 +753,9 @@ curve_peer_broker (zsock_t *pipe, void *args)
     broker_t self = { pipe, zsock_new (ZMQ_ROUTER), NULL };
     assert (self.router);
     zsock_set_router_mandatory (self.router, 1);
+    //  A peer that reconnects (same key, same routing id) takes over its
+    //  old connection instead of being refused while that one lingers
+    zsock_set_router_handover (self.router, 1);
     zsock_set_sndtimeo (self.router, 0);
     zsock_set_rcvtimeo (self.router, 0);
     zsock_set_linger (self.router, 0);

@@ -666,6 +666,9 @@ s_pipe_handler (zloop_t *loop, zsock_t *reader, void *arg)
         return -1;
     char *command = zmsg_popstr (msg);
     if (!command || streq (command, "$TERM")) {
+        //  Replies the application sent before destroying us still go out
+        s_data_handler (loop, self->data, self);
+        zsock_set_linger (self->router, 100);
         zstr_free (&command);
         zmsg_destroy (&msg);
         return -1;
