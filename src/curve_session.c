@@ -749,8 +749,14 @@ s_input_message (curve_session_t *self, zframe_t *frame, int64_t now)
             s_sent_drop (self, count);
             if (count)
                 self->rto = self->config.retransmit;
-            if ((data [9] & ACK_GAP) && self->sent_count)
+            //  A gap, or the path is back while we were backing off: send
+            //  again what is overdue now rather than at the next back-off
+            if (self->sent_count
+            &&  ((data [9] & ACK_GAP)
+              || now - s_sent_at (self, 0)->sent_at >= self->config.retransmit)) {
+                self->rto = self->config.retransmit;
                 s_retransmit (self, now);
+            }
             s_flush_pending (self, now);
         }
         //  Unknown control messages are ignored, for later extensions
