@@ -238,6 +238,7 @@ s_connect (actor_t *self, const char *endpoint, zframe_t *key)
     zsock_destroy (&probe);
     if (rc)
         return -1;
+    zstr_free (&self->endpoint);
     self->endpoint = strdup (endpoint);
     memcpy (self->server_key, zframe_data (key), CURVE_KEY_BYTES);
     curve_session_io_t io = { s_io_send, s_io_deliver, s_io_event,
