@@ -60,6 +60,7 @@
 //  A message sent and not yet acknowledged
 typedef struct {
     uint64_t sequence;              //  Its sequence number
+    uint64_t first_nonce;           //  Short nonce of its first MESSAGE
     uint64_t nonce;                 //  Short nonce of its last MESSAGE
     uint8_t mac [MAC_BYTES];        //  Its MAC, to recognise a RESET
     int64_t sent_at;                //  When it was last sent
@@ -364,6 +365,8 @@ s_transmit (curve_session_t *self, size_t first, size_t count, int64_t now)
     for (size_t index = 0; index < count; index++) {
         sent_t *entry = s_sent_at (self, first + index);
         entry->nonce = s_get_uint64 (wire + MESSAGE_NONCE_AT);
+        if (!entry->first_nonce)
+            entry->first_nonce = entry->nonce;
         memcpy (entry->mac, wire + MESSAGE_MAC_AT, MAC_BYTES);
         entry->sent_at = now;
     }
@@ -688,11 +691,14 @@ s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
     }
     if (!known)
         return;                     //  Stale, or not ours: ignore it
-    //  Messages last sent before that one may have reached the peer before
-    //  it lost the session; from that one on, none did. (The ring is in
-    //  nonce order: resends go out in order, after earlier sends.)
+    //  The peer got nothing sent before that MESSAGE after it lost the
+    //  session, and nothing from it on before. So a message first sent
+    //  before it may have reached the peer (in any of its sendings); one
+    //  first sent from it on never did. (The ring is in order of first
+    //  sending.)
     size_t index = 0;
-    while (index < self->sent_count && s_sent_at (self, index)->nonce < nonce)
+    while (index < self->sent_count
+       &&  s_sent_at (self, index)->first_nonce < nonce)
         index++;
     s_lose_sent (self, index, "the peer lost the session");
     //  Back to the front of the queue, in order
