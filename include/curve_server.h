@@ -95,8 +95,9 @@ CURVE_EXPORT void
 CURVE_EXPORT void
     curve_server_set_max_clients (curve_server_t *self, size_t max);
 
-//  Time allowed to complete a handshake, in ms (default and maximum 60000:
-//  this is also the cookie key's lifetime).
+//  Time allowed to complete a handshake, in ms (default 10000, at most
+//  60000: this is also the cookie key's lifetime). A flood of abandoned
+//  handshakes holds max_pending places for this long.
 CURVE_EXPORT void
     curve_server_set_pending_ttl (curve_server_t *self, int ttl);
 

@@ -595,8 +595,12 @@ s_tick_handler (zloop_t *loop, int timer_id, void *arg)
     zlist_t *expired = zlist_new ();
     for (client_t *client = (client_t *) zhashx_first (self->clients);
          client; client = (client_t *) zhashx_next (self->clients)) {
-        if (client->gone)
+        if (client->gone) {
+            if (client->ready)
+                s_event (self, "DISCONNECTED", client->routing,
+                         "the client is unreachable");
             zlist_append (expired, client);
+        }
         else
         if (client->ready) {
             if (now - curve_session_last_input (client->session)
@@ -825,7 +829,7 @@ s_actor (zsock_t *pipe, void *args)
     self->zap_timeout = 5000;
     self->max_pending = 1000;
     self->max_clients = 100000;
-    self->pending_ttl = 60000;
+    self->pending_ttl = 10000;
     self->client_ttl = 10000;
     curve_session_config_default (&self->config);
 
