@@ -74,6 +74,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -81,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -501,18 +503,24 @@ s_spawn (char **argv)
 static int
 s_reap_within (pid_t pid, int timeout)
 {
-    int64_t deadline = zclock_mono () + timeout;
+    //  A pidfd becomes readable when the process ends: wait on that event
+    int fd = pidfd_open (pid, 0);
+    if (fd < 0)
+        s_die ("pidfd_open: %s", strerror (errno));
+    struct pollfd item = { fd, POLLIN, 0 };
+    int rc;
+    do
+        rc = poll (&item, 1, timeout);
+    while (rc < 0 && errno == EINTR);
+    close (fd);
     int status = 0;
-    while (waitpid (pid, &status, WNOHANG) == 0) {
-        if (zclock_mono () >= deadline) {
-            kill (pid, SIGKILL);
-            waitpid (pid, &status, 0);
-            s_children_remove (pid);
-            return -1;
-        }
-        //  Polling a child's exit: this waits for a condition, with a bound
-        zclock_sleep (50);
+    if (rc == 0) {
+        kill (pid, SIGKILL);
+        waitpid (pid, &status, 0);
+        s_children_remove (pid);
+        return -1;
     }
+    waitpid (pid, &status, 0);
     s_children_remove (pid);
     return status;
 }
@@ -2358,15 +2366,10 @@ s_helper_serve (int argc, char **argv)
     curve_cert_destroy (&cert);
     if (!serve.server)
         s_die ("serve: cannot create the server");
-    //  An ipc endpoint is free again at once (libzmq removes a stale socket
-    //  file when it binds); a tcp port of a killed process may not be, so
-    //  we retry binding, with a bound, in case the endpoint is tcp
-    int64_t deadline = zclock_mono () + 10000;
-    while (curve_server_bind (serve.server, argv [3]) < 0) {
-        if (zclock_mono () >= deadline)
-            s_die ("serve: cannot bind %s", argv [3]);
-        zclock_sleep (50);      //  Retry pause, not a synchronisation
-    }
+    //  The endpoint is ipc: free again at once after a kill (libzmq
+    //  removes a stale socket file when it binds), unlike a tcp port
+    if (curve_server_bind (serve.server, argv [3]) < 0)
+        s_die ("serve: cannot bind %s", argv [3]);
     serve.fd = open (argv [5], O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (serve.fd < 0)
         s_die ("serve: %s: %s", argv [5], strerror (errno));
@@ -2404,19 +2407,12 @@ s_helper_broker (int argc, char **argv)
     zactor_t *broker = zactor_new (curve_peer_broker, NULL);
     if (!broker)
         s_die ("broker: cannot start");
-    //  As for "serve": a retry with a bound, for tcp endpoints
-    int64_t deadline = zclock_mono () + 10000;
-    while (true) {
-        zstr_sendx (broker, "BIND", argv [3], NULL);
-        char *bound = zstr_recv (broker);
-        bool ok = bound && *bound;
-        zstr_free (&bound);
-        if (ok)
-            break;
-        if (zclock_mono () >= deadline)
-            s_die ("broker: cannot bind %s", argv [3]);
-        zclock_sleep (50);      //  Retry pause, not a synchronisation
-    }
+    //  An ipc endpoint, as for "serve": free again at once after a kill
+    zstr_sendx (broker, "BIND", argv [3], NULL);
+    char *bound = zstr_recv (broker);
+    if (!bound || !*bound)
+        s_die ("broker: cannot bind %s", argv [3]);
+    zstr_free (&bound);
     s_ctl_say (&ctl, "READY pid=%d", (int) getpid ());
     s_ctl_wait (&ctl, &loop, "EXIT", 600000);
     zactor_destroy (&broker);
