@@ -25,6 +25,12 @@
 #   include "curve_session.h"
 #endif
 
+//  True if name is a valid metadata property name (RFC 26: 1-255 of
+//  ALPHA, DIGIT, "-", "_", ".", "+"), the codec's own rule, so the sockets
+//  can refuse a bad name at once rather than when the codec meets it.
+bool
+    curve_codec_name_valid (const char *name);
+
 //  Internal hooks for the self tests and fuzzers only. They are not exported
 //  from the shared library; programs that use them link the static one.
 

@@ -408,24 +408,12 @@ curve_client_destroy (curve_client_t **self_p)
     *self_p = NULL;
 }
 
-static bool
-s_name_valid (const char *name)
-{
-    size_t length = strlen (name);
-    if (length == 0 || length > 255)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && !strchr ("-_.+", *c))
-            return false;
-    return true;
-}
-
 int
 curve_client_set_metadata (curve_client_t *self, const char *name,
                            const char *value)
 {
     assert (self && name && value);
-    if (!s_name_valid (name))
+    if (!curve_codec_name_valid (name))
         return -1;
     zstr_sendx (self->actor, "METADATA", name, value, NULL);
     return zsock_wait (self->actor) == 0? 0: -1;

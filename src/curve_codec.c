@@ -1336,6 +1336,17 @@ curve_codec_metadata_at (curve_codec_t *self, size_t index,
 
 
 //  --------------------------------------------------------------------------
+//  Internal: the name rule for the virtual sockets
+
+bool
+curve_codec_name_valid (const char *name)
+{
+    CURVE_REQUIRE (name);
+    return s_name_valid ((const uint8_t *) name, strlen (name));
+}
+
+
+//  --------------------------------------------------------------------------
 //  Internal test hooks
 
 void

@@ -53,6 +53,7 @@ typedef struct {
     uint8_t binary [CURVE_KEY_BYTES];       //  Its key
     curve_session_t *session;       //  Current session
     curve_session_t *candidate;     //  A new session proving itself
+    bool dirty;                     //  Has queued messages to flush
 } remote_t;
 
 struct _actor_t {
@@ -353,17 +354,21 @@ s_data_handler (zloop_t *loop, zsock_t *reader, void *arg)
             ||  curve_session_send (remote->session, &msg, now))
                 s_event (self, "LOST", key, "could not queue the message");
             else
-            if (!zlist_exists (dirty, remote))
+            if (!remote->dirty) {
+                remote->dirty = true;
                 zlist_append (dirty, remote);
+            }
         }
         zstr_free (&key);
         zmsg_destroy (&msg);
     }
     //  Each peer's messages go out together
     for (remote_t *remote = (remote_t *) zlist_first (dirty); remote;
-         remote = (remote_t *) zlist_next (dirty))
+         remote = (remote_t *) zlist_next (dirty)) {
+        remote->dirty = false;
         if (remote->session)
             curve_session_flush (remote->session, now);
+    }
     zlist_destroy (&dirty);
     return 0;
 }

@@ -940,12 +940,8 @@ curve_server_set_metadata (curve_server_t *self, const char *name,
                            const char *value)
 {
     assert (self && name && value);
-    size_t length = strlen (name);
-    if (length == 0 || length > 255)
+    if (!curve_codec_name_valid (name))
         return -1;
-    for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && !strchr ("-_.+", *c))
-            return -1;
     zstr_sendx (self->actor, "METADATA", name, value, NULL);
     return zsock_wait (self->actor) == 0? 0: -1;
 }

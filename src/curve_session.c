@@ -64,6 +64,7 @@ typedef struct {
     uint64_t nonce;                 //  Short nonce of its last MESSAGE
     uint8_t mac [MAC_BYTES];        //  Its MAC, to recognise a RESET
     int64_t sent_at;                //  When it was last sent
+    size_t bytes;                   //  Its payload octets in a MESSAGE
     zmsg_t *msg;                    //  The plaintext, until acknowledged
 } sent_t;
 
@@ -249,7 +250,7 @@ s_sent_at (curve_session_t *self, size_t index)
 }
 
 static sent_t *
-s_sent_push (curve_session_t *self, zmsg_t *msg)
+s_sent_push (curve_session_t *self, zmsg_t *msg, size_t bytes)
 {
     if (self->sent_count == self->sent_alloc) {
         size_t alloc = self->sent_alloc? self->sent_alloc * 2: 16;
@@ -267,7 +268,8 @@ s_sent_push (curve_session_t *self, zmsg_t *msg)
     memset (entry, 0, sizeof *entry);
     entry->sequence = self->send_sequence++;
     entry->msg = msg;
-    self->sent_bytes += zmsg_content_size (msg);
+    entry->bytes = bytes;
+    self->sent_bytes += bytes;
     return entry;
 }
 
@@ -276,10 +278,9 @@ static void
 s_sent_drop (curve_session_t *self, size_t count)
 {
     for (size_t index = 0; index < count; index++) {
-        zmsg_t **msg_p = &s_sent_at (self, index)->msg;
-        if (*msg_p)
-            self->sent_bytes -= zmsg_content_size (*msg_p);
-        zmsg_destroy (msg_p);
+        sent_t *entry = s_sent_at (self, index);
+        self->sent_bytes -= entry->bytes;
+        zmsg_destroy (&entry->msg);
     }
     self->sent_head = self->sent_alloc?
         (self->sent_head + count) % self->sent_alloc: 0;
@@ -331,7 +332,7 @@ s_transmit (curve_session_t *self, size_t first, size_t count, int64_t now)
 {
     size_t total = SEQUENCE_BYTES;
     for (size_t index = 0; index < count; index++)
-        total += s_message_bytes (s_sent_at (self, first + index)->msg);
+        total += s_sent_at (self, first + index)->bytes;
     size_t wire_size = curve_codec_message_size (total);
     zframe_t *frame = zframe_new (NULL, wire_size);
     if (!frame)
@@ -379,10 +380,10 @@ static int
 s_transmit_from (curve_session_t *self, size_t first, int64_t now)
 {
     while (first < self->sent_count) {
-        size_t bytes = s_message_bytes (s_sent_at (self, first)->msg);
+        size_t bytes = s_sent_at (self, first)->bytes;
         size_t count = 1;
         while (first + count < self->sent_count) {
-            size_t more = s_message_bytes (s_sent_at (self, first + count)->msg);
+            size_t more = s_sent_at (self, first + count)->bytes;
             if (bytes + more > BATCH_BYTES)
                 break;
             bytes += more;
@@ -415,7 +416,8 @@ s_flush_pending (curve_session_t *self, int64_t now)
          || self->sent_bytes < self->config.window_bytes)
        &&  zlist_size (self->pending)) {
         zmsg_t *msg = (zmsg_t *) zlist_pop (self->pending);
-        if (s_message_bytes (msg) == 0 || !s_sent_push (self, msg)) {
+        size_t bytes = s_message_bytes (msg);
+        if (bytes == 0 || !s_sent_push (self, msg, bytes)) {
             s_event (self, "LOST", "a message could not be sent (empty, "
                      "a frame over 2 GiB, or out of memory)");
             zmsg_destroy (&msg);
@@ -704,7 +706,6 @@ s_on_reset (curve_session_t *self, const uint8_t *data, int64_t now)
     //  Back to the front of the queue, in order
     for (size_t back = self->sent_count; back > 0; back--) {
         sent_t *entry = s_sent_at (self, back - 1);
-        self->sent_bytes -= zmsg_content_size (entry->msg);
         zlist_push (self->pending, entry->msg);
         entry->msg = NULL;
     }
