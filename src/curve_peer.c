@@ -42,6 +42,7 @@ struct _curve_peer_t {
     zsock_t *monitor;               //  Events
     shared_t *shared;               //  Keys and directory
     zcertstore_t *store;            //  Application side lookups
+    zhashx_t *names;                //  Certificate name -> Z85 key
 };
 
 typedef struct _actor_t actor_t;
@@ -534,6 +535,9 @@ curve_peer_new (zcert_t *cert, const char *directory)
     strcpy (self->shared->public_txt, zcert_public_txt (cert));
     strcpy (self->shared->directory, directory);
     self->store = zcertstore_new (directory);
+    self->names = zhashx_new ();
+    zhashx_set_destructor (self->names, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (self->names, (zhashx_duplicator_fn *) strdup);
     if (self->store
     &&  curve_pipes_bind (&self->shared->pipes, "peer", &self->data,
                           &self->monitor) == 0)
@@ -554,6 +558,7 @@ curve_peer_destroy (curve_peer_t **self_p)
     zsock_destroy (&self->data);
     zsock_destroy (&self->monitor);
     zcertstore_destroy (&self->store);
+    zhashx_destroy (&self->names);
     sodium_free (self->shared);
     free (self);
     *self_p = NULL;
@@ -574,28 +579,32 @@ s_resolve (curve_peer_t *self, const char *peer)
 {
     if (zcertstore_lookup (self->store, peer))
         return strdup (peer);
-    //  Names are not indexed by czmq: look through the certificates
-    char *found = NULL;
-    zdir_t *dir = zdir_new (self->shared->directory, "-");
-    zfile_t **files = dir? zdir_flatten (dir): NULL;
-    for (size_t index = 0; files && files [index] && !found; index++) {
-        const char *path = zfile_filename (files [index], NULL);
-        size_t length = strlen (path);
-        if (length > 7 && streq (path + length - 7, "_secret"))
-            continue;
-        zcert_t *cert = curve_cert_load_public (path, NULL, 0);
-        if (cert) {
-            const char *name = zcert_meta (cert, "name");
-            if (name && streq (name, peer)
-            &&  zcertstore_lookup (self->store, zcert_public_txt (cert)))
-                found = strdup (zcert_public_txt (cert));
+    //  Names are not indexed by czmq: names seen in the certificates are
+    //  kept, and the directory is read again only for a name not known
+    //  (a key still has to be in the store, so a removed cert stops it)
+    const char *key = (const char *) zhashx_lookup (self->names, peer);
+    if (!key || !zcertstore_lookup (self->store, key)) {
+        zhashx_purge (self->names);
+        zdir_t *dir = zdir_new (self->shared->directory, "-");
+        zfile_t **files = dir? zdir_flatten (dir): NULL;
+        for (size_t index = 0; files && files [index]; index++) {
+            const char *path = zfile_filename (files [index], NULL);
+            size_t length = strlen (path);
+            if (length > 7 && streq (path + length - 7, "_secret"))
+                continue;
+            zcert_t *cert = curve_cert_load_public (path, NULL, 0);
+            const char *name = cert? zcert_meta (cert, "name"): NULL;
+            if (name)
+                zhashx_update (self->names, name,
+                               (void *) zcert_public_txt (cert));
             zcert_destroy (&cert);
         }
+        if (files)
+            zdir_flatten_free (&files);
+        zdir_destroy (&dir);
+        key = (const char *) zhashx_lookup (self->names, peer);
     }
-    if (files)
-        zdir_flatten_free (&files);
-    zdir_destroy (&dir);
-    return found;
+    return key && zcertstore_lookup (self->store, key)? strdup (key): NULL;
 }
 
 int
